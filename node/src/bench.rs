@@ -1,0 +1,252 @@
+//! `hal9 bench ...`: benchmarks that print figures. They never fail on speed.
+
+use std::{
+    fmt,
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::{Duration, Instant},
+};
+
+use eyre::{bail, eyre};
+use hal9_p2p::{Network, NetworkConfig, NetworkEvent, NetworkHandle, Validation};
+use prometheus_client::registry::Registry;
+
+const TOPIC: &str = "hal9/bench/1";
+const HEADER: usize = 16;
+
+/// Parameters of the gossip benchmark.
+#[derive(Debug, Clone)]
+pub struct GossipBench {
+    /// Number of nodes.
+    pub nodes: usize,
+    /// Messages published in total.
+    pub messages: usize,
+    /// Payload size in bytes.
+    pub size: usize,
+}
+
+/// Figures of one gossip benchmark run.
+#[derive(Debug, Clone)]
+pub struct GossipReport {
+    /// Parameters.
+    pub params: GossipBench,
+    /// Time to connect the network and form meshes.
+    pub setup: Duration,
+    /// Deliveries expected (messages x (nodes - 1)).
+    pub expected: u64,
+    /// Deliveries seen.
+    pub delivered: u64,
+    /// Wall time from first publish to last delivery.
+    pub elapsed: Duration,
+    /// Latency percentiles (p50, p99, max) in microseconds.
+    pub latency_us: (u64, u64, u64),
+}
+
+impl fmt::Display for GossipReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let p = &self.params;
+        let secs = self.elapsed.as_secs_f64().max(1e-9);
+        writeln!(
+            f,
+            "gossip bench: nodes={} messages={} size={} B (loopback TCP, in-process)",
+            p.nodes, p.messages, p.size
+        )?;
+        writeln!(
+            f,
+            "  setup (connect + mesh):  {:.2} s",
+            self.setup.as_secs_f64()
+        )?;
+        writeln!(
+            f,
+            "  deliveries:              {} of {} ({} lost)",
+            self.delivered,
+            self.expected,
+            self.expected - self.delivered
+        )?;
+        writeln!(
+            f,
+            "  latency publish->deliver p50 {:.2} ms  p99 {:.2} ms  max {:.2} ms",
+            self.latency_us.0 as f64 / 1000.0,
+            self.latency_us.1 as f64 / 1000.0,
+            self.latency_us.2 as f64 / 1000.0
+        )?;
+        writeln!(
+            f,
+            "  throughput:              {:.0} deliveries/s, {:.0} published msgs/s, {:.1} MB/s delivered",
+            self.delivered as f64 / secs,
+            p.messages as f64 / secs,
+            self.delivered as f64 * p.size as f64 / secs / 1e6
+        )?;
+        write!(f, "  elapsed:                 {:.2} s", secs)
+    }
+}
+
+async fn start_node(
+    bootstrap: Option<hal9_p2p::Multiaddr>,
+    max: usize,
+) -> eyre::Result<(NetworkHandle, tokio::sync::mpsc::Receiver<NetworkEvent>)> {
+    let mut cfg = NetworkConfig::local_tcp();
+    cfg.bootstrap = bootstrap.into_iter().collect();
+    cfg.heartbeat_ms = 100;
+    cfg.event_buffer = 1 << 16;
+    cfg.publish_queue = 1 << 16;
+    cfg.max_message_size = max.max(1024);
+    let mut registry = Registry::default();
+    let (net, handle, events) =
+        Network::new(hal9_p2p::Keypair::generate_ed25519(), cfg, &mut registry)?;
+    tokio::spawn(net.run());
+    handle
+        .subscribe(TOPIC, usize::MAX, |_: &hal9_p2p::PeerId, d: &[u8]| {
+            if d.len() >= HEADER {
+                Validation::Accept
+            } else {
+                Validation::Reject("short bench message".into())
+            }
+        })
+        .await?;
+    Ok((handle, events))
+}
+
+/// Runs the gossip benchmark.
+pub async fn gossip(p: GossipBench) -> eyre::Result<GossipReport> {
+    if p.nodes < 2 {
+        bail!("--nodes must be at least 2");
+    }
+    if p.size < HEADER {
+        bail!("--size must be at least {HEADER} bytes");
+    }
+    let setup_start = Instant::now();
+    let (first, first_events) = start_node(None, p.size).await?;
+    let mut addr = None;
+    for _ in 0..200 {
+        if let Some(a) = first.listen_addrs().await?.into_iter().next() {
+            addr = Some(a.with(hal9_p2p::multiaddr_p2p(first.local_peer_id())));
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let addr = addr.ok_or_else(|| eyre!("bootstrap node did not start listening"))?;
+    let mut nodes = vec![(first, first_events)];
+    for _ in 1..p.nodes {
+        nodes.push(start_node(Some(addr.clone()), p.size).await?);
+    }
+    // Wait until every node sees every other as a subscriber of the topic.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let mut ready = true;
+        for (h, _) in &nodes {
+            if h.topic_peers(TOPIC).await?.len() < p.nodes - 1 {
+                ready = false;
+            }
+        }
+        if ready {
+            break;
+        }
+        if Instant::now() > deadline {
+            bail!("nodes did not all subscribe to each other within 60 s");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Let gossipsub form its meshes (a few heartbeats).
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let setup = setup_start.elapsed();
+
+    let base = Instant::now();
+    let delivered = Arc::new(AtomicU64::new(0));
+    let expected = (p.messages as u64) * (p.nodes as u64 - 1);
+    let mut receivers = Vec::new();
+    let handles: Vec<NetworkHandle> = nodes.iter().map(|(h, _)| h.clone()).collect();
+    for (_, mut events) in nodes {
+        let delivered = delivered.clone();
+        receivers.push(tokio::spawn(async move {
+            let mut lat = Vec::new();
+            let mut last = Instant::now();
+            while let Ok(Some(ev)) =
+                tokio::time::timeout(Duration::from_secs(10), events.recv()).await
+            {
+                if let NetworkEvent::Message { data, .. } = ev {
+                    let sent = u64::from_be_bytes(data[8..16].try_into().unwrap_or([0; 8]));
+                    let now = base.elapsed().as_micros() as u64;
+                    lat.push(now.saturating_sub(sent));
+                    last = Instant::now();
+                    if delivered.fetch_add(1, Ordering::Relaxed) + 1 == expected {
+                        break;
+                    }
+                }
+                if delivered.load(Ordering::Relaxed) >= expected {
+                    break;
+                }
+            }
+            (lat, last)
+        }));
+    }
+    let window = 256u64 * (p.nodes as u64 - 1);
+    let published = Arc::new(AtomicU64::new(0));
+    let mut publishers = Vec::new();
+    for (i, h) in handles.iter().enumerate() {
+        let count = p.messages / p.nodes + usize::from(i < p.messages % p.nodes);
+        let (h, delivered, published, size, n) = (
+            h.clone(),
+            delivered.clone(),
+            published.clone(),
+            p.size,
+            p.nodes as u64,
+        );
+        publishers.push(tokio::spawn(async move {
+            for seq in 0..count {
+                while published.load(Ordering::Relaxed) * (n - 1)
+                    > delivered.load(Ordering::Relaxed) + window
+                {
+                    tokio::time::sleep(Duration::from_micros(200)).await;
+                }
+                let mut data = vec![0u8; size];
+                data[..4].copy_from_slice(&(i as u32).to_be_bytes());
+                data[4..8].copy_from_slice(&(seq as u32).to_be_bytes());
+                let now = base.elapsed().as_micros() as u64;
+                data[8..16].copy_from_slice(&now.to_be_bytes());
+                loop {
+                    match h.publish(TOPIC, data.clone()).await {
+                        Ok(_) => break,
+                        Err(hal9_p2p::Error::Publish(hal9_p2p::PublishError::Gossipsub(_))) => {
+                            tokio::time::sleep(Duration::from_millis(1)).await
+                        }
+                        Err(e) => return Err(eyre!("publish failed: {e}")),
+                    }
+                }
+                published.fetch_add(1, Ordering::Relaxed);
+            }
+            Ok(())
+        }));
+    }
+    for p in publishers {
+        p.await??;
+    }
+    let mut all = Vec::new();
+    let mut last = base;
+    for r in receivers {
+        let (lat, l) = r.await?;
+        all.extend(lat);
+        last = last.max(l);
+    }
+    for h in &handles {
+        let _ = h.shutdown().await;
+    }
+    all.sort_unstable();
+    let pct = |q: f64| -> u64 {
+        if all.is_empty() {
+            0
+        } else {
+            all[((all.len() - 1) as f64 * q).round() as usize]
+        }
+    };
+    Ok(GossipReport {
+        params: p,
+        setup,
+        expected,
+        delivered: delivered.load(Ordering::Relaxed),
+        elapsed: last.duration_since(base),
+        latency_us: (pct(0.5), pct(0.99), all.last().copied().unwrap_or(0)),
+    })
+}

@@ -1,0 +1,189 @@
+//! Node configuration: defaults < `config.toml` < `HAL9_*` environment < flags.
+
+use std::{net::SocketAddr, path::Path};
+
+use eyre::{Context, bail};
+use hal9_p2p::NetworkConfig;
+use serde::{Deserialize, Serialize};
+
+/// The whole node configuration, as stored in `config.toml`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct NodeConfig {
+    /// libp2p networking.
+    pub network: NetworkConfig,
+    /// The local control API.
+    pub api: ApiConfig,
+    /// Prometheus metrics and health.
+    pub metrics: MetricsConfig,
+}
+
+/// Control API settings.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct ApiConfig {
+    /// Address of the HTTP+JSON control API. Keep it on loopback.
+    pub listen: SocketAddr,
+}
+
+impl Default for ApiConfig {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 4691)),
+        }
+    }
+}
+
+/// Metrics endpoint settings.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct MetricsConfig {
+    /// Address serving `/metrics` and `/healthz`.
+    pub listen: SocketAddr,
+}
+
+impl Default for MetricsConfig {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 4692)),
+        }
+    }
+}
+
+impl NodeConfig {
+    /// Reads `path`; a missing file means defaults.
+    pub fn load(path: &Path) -> eyre::Result<Self> {
+        let text = match std::fs::read_to_string(path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Self::default()),
+            Err(e) => {
+                return Err(e).wrap_err_with(|| format!("cannot read config {}", path.display()));
+            }
+        };
+        let cfg: Self = toml::from_str(&text)
+            .wrap_err_with(|| format!("invalid config file {}", path.display()))?;
+        cfg.validate()
+            .wrap_err_with(|| format!("invalid config file {}", path.display()))?;
+        Ok(cfg)
+    }
+
+    /// Checks values that parse but make no sense.
+    pub fn validate(&self) -> eyre::Result<()> {
+        let n = &self.network;
+        if n.max_message_size < 1024 || n.max_message_size > 64 << 20 {
+            bail!(
+                "network.max_message_size must be between 1 KiB and 64 MiB, found {}",
+                n.max_message_size
+            );
+        }
+        if n.max_connections == 0 || n.max_connections_per_peer == 0 {
+            bail!("network.max_connections and max_connections_per_peer must be at least 1");
+        }
+        if n.listen.is_empty() {
+            bail!("network.listen must name at least one address");
+        }
+        if n.heartbeat_ms < 50 {
+            bail!(
+                "network.heartbeat_ms must be at least 50, found {}",
+                n.heartbeat_ms
+            );
+        }
+        Ok(())
+    }
+
+    /// The documented TOML file `hal9 init` writes.
+    pub fn template(&self) -> String {
+        let n = &self.network;
+        let list = |v: &[hal9_p2p::Multiaddr]| {
+            v.iter()
+                .map(|a| format!("\"{a}\""))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        format!(
+            r#"# hal9 node configuration.
+# Precedence: command-line flags > HAL9_* environment variables > this file > built-in defaults.
+
+[network]
+# Multiaddrs to listen on: TCP and QUIC share the port number by convention.
+# Flag --listen, env HAL9_LISTEN (comma-separated).
+listen = [{listen}]
+# Peers contacted at start-up; each must end in /p2p/<peer id>.
+# Flag --bootstrap, env HAL9_BOOTSTRAP (comma-separated).
+bootstrap = [{bootstrap}]
+# Discover peers on the local network with mDNS (LANs only). Flag --mdns, env HAL9_MDNS.
+mdns = {mdns}
+# Largest gossip payload in bytes (1 KiB to 64 MiB). Flag --max-message-size, env HAL9_MAX_MESSAGE_SIZE.
+max_message_size = {mms}
+# Connection limits: in total, and per peer.
+max_connections = {mc}
+max_connections_per_peer = {mcp}
+# Dial peers found in the DHT until this many are connected.
+target_peers = {tp}
+# Close connections idle for this long (seconds).
+idle_timeout_secs = {idle}
+# Gossipsub heartbeat (milliseconds, at least 50).
+heartbeat_ms = {hb}
+# Capacity of the queue of validated messages towards the node's services.
+event_buffer = {eb}
+# Messages held while no peer has subscribed to their topic yet.
+publish_queue = {pq}
+
+[api]
+# HTTP+JSON control API used by the hal9 CLI; a bearer token from api.token
+# in the home directory is required. Flag --api-listen, env HAL9_API_LISTEN.
+listen = "{api}"
+
+[metrics]
+# Prometheus /metrics and /healthz. Flag --metrics-listen, env HAL9_METRICS_LISTEN.
+listen = "{metrics}"
+"#,
+            listen = list(&n.listen),
+            bootstrap = list(&n.bootstrap),
+            mdns = n.mdns,
+            mms = n.max_message_size,
+            mc = n.max_connections,
+            mcp = n.max_connections_per_peer,
+            tp = n.target_peers,
+            idle = n.idle_timeout_secs,
+            hb = n.heartbeat_ms,
+            eb = n.event_buffer,
+            pq = n.publish_queue,
+            api = self.api.listen,
+            metrics = self.metrics.listen,
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn template_parses_back_to_the_same_config() {
+        let mut cfg = NodeConfig::default();
+        cfg.network.bootstrap = vec![
+            "/ip4/127.0.0.1/tcp/1/p2p/12D3KooWGzXTHBGmcrqZ4b9TX5XhWTXSWAdNtHJbjCcwxAJtNw7M"
+                .parse()
+                .unwrap(),
+        ];
+        let back: NodeConfig = toml::from_str(&cfg.template()).unwrap();
+        assert_eq!(back, cfg);
+        let back: NodeConfig = toml::from_str(&NodeConfig::default().template()).unwrap();
+        assert_eq!(back, NodeConfig::default());
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_values_are_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("c.toml");
+        std::fs::write(&p, "[network]\nmax_mesage_size = 5\n").unwrap();
+        let err = format!("{:#}", NodeConfig::load(&p).unwrap_err());
+        assert!(err.contains("max_mesage_size"), "{err}");
+        std::fs::write(&p, "[network]\nmax_message_size = 5\n").unwrap();
+        let err = format!("{:#}", NodeConfig::load(&p).unwrap_err());
+        assert!(err.contains("between 1 KiB and 64 MiB"), "{err}");
+        std::fs::write(&p, "[network\n").unwrap();
+        assert!(NodeConfig::load(&p).is_err());
+    }
+}

@@ -1,0 +1,253 @@
+//! Local networks of real `hal9` processes on 127.0.0.1, for the devnet
+//! command and the end-to-end tests.
+
+use std::{
+    path::{Path, PathBuf},
+    process::Stdio,
+    time::{Duration, Instant},
+};
+
+use eyre::{Context, bail, eyre};
+use tokio::process::{Child, Command};
+
+use crate::{client::ApiClient, config::NodeConfig, home::Home};
+
+/// One node process and its home.
+#[derive(Debug)]
+pub struct NodeProc {
+    bin: PathBuf,
+    home: Home,
+    child: Option<Child>,
+    extra_args: Vec<String>,
+}
+
+impl NodeProc {
+    /// Initializes a home under `dir` for a node listening on OS-chosen loopback ports.
+    pub async fn init(bin: &Path, dir: &Path, bootstrap: Vec<String>) -> eyre::Result<Self> {
+        std::fs::create_dir_all(dir)?;
+        let out = Command::new(bin)
+            .args(["init", "--home"])
+            .arg(dir)
+            .args(["--listen", "/ip4/127.0.0.1/tcp/0"])
+            .args([
+                "--api-listen",
+                "127.0.0.1:0",
+                "--metrics-listen",
+                "127.0.0.1:0",
+            ])
+            .args(
+                bootstrap
+                    .iter()
+                    .flat_map(|b| ["--bootstrap".to_string(), b.clone()]),
+            )
+            .output()
+            .await
+            .wrap_err("cannot run hal9 init")?;
+        if !out.status.success() {
+            bail!("hal9 init failed: {}", String::from_utf8_lossy(&out.stderr));
+        }
+        Ok(Self {
+            bin: bin.to_path_buf(),
+            home: Home::new(dir),
+            child: None,
+            extra_args: Vec::new(),
+        })
+    }
+
+    /// Extra arguments appended to `hal9 node run`.
+    pub fn with_args(mut self, args: &[&str]) -> Self {
+        self.extra_args = args.iter().map(|s| s.to_string()).collect();
+        self
+    }
+
+    /// The node's home.
+    pub fn home(&self) -> &Home {
+        &self.home
+    }
+
+    /// Config file of this node.
+    pub fn config(&self) -> eyre::Result<NodeConfig> {
+        NodeConfig::load(&self.home.path(crate::home::CONFIG_FILE))
+    }
+
+    /// Starts the process (logs to `node.log` in the home) and waits until its API answers.
+    pub async fn start(&mut self) -> eyre::Result<ApiClient> {
+        if self.child.is_some() {
+            bail!("node {} already running", self.home.root().display());
+        }
+        let _ = std::fs::remove_file(self.home.path(crate::home::API_FILE));
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.home.path("node.log"))?;
+        let child = Command::new(&self.bin)
+            .args(["--log-format", "json", "node", "run", "--home"])
+            .arg(self.home.root())
+            .args(&self.extra_args)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .kill_on_drop(true)
+            .spawn()
+            .wrap_err("cannot start hal9 node run")?;
+        self.child = Some(child);
+        self.wait_ready(Duration::from_secs(30)).await
+    }
+
+    /// Waits until the API answers and the node listens.
+    pub async fn wait_ready(&mut self, timeout: Duration) -> eyre::Result<ApiClient> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(child) = self.child.as_mut()
+                && let Some(status) = child.try_wait()?
+            {
+                self.child = None;
+                bail!(
+                    "node {} exited with {status}; log tail:\n{}",
+                    self.home.root().display(),
+                    self.log_tail(20)
+                );
+            }
+            if let Ok(client) = ApiClient::from_home(&self.home)
+                && let Ok(status) = client.status().await
+                && !status.listen_addrs.is_empty()
+            {
+                return Ok(client);
+            }
+            if Instant::now() > deadline {
+                bail!(
+                    "node {} not ready after {timeout:?}; log tail:\n{}",
+                    self.home.root().display(),
+                    self.log_tail(20)
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// The last `n` lines of the node's log.
+    pub fn log_tail(&self, n: usize) -> String {
+        let text = std::fs::read_to_string(self.home.path("node.log")).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        lines[lines.len().saturating_sub(n)..].join("\n")
+    }
+
+    /// API client (the node must be running).
+    pub fn client(&self) -> eyre::Result<ApiClient> {
+        ApiClient::from_home(&self.home)
+    }
+
+    /// Is the process alive?
+    pub fn is_running(&mut self) -> bool {
+        match self.child.as_mut() {
+            Some(c) => matches!(c.try_wait(), Ok(None)),
+            None => false,
+        }
+    }
+
+    /// Sends SIGTERM and waits for a clean exit.
+    pub async fn stop(&mut self) -> eyre::Result<std::process::ExitStatus> {
+        let mut child = self
+            .child
+            .take()
+            .ok_or_else(|| eyre!("node is not running"))?;
+        if let Some(pid) = child.id() {
+            signal(pid, "-TERM");
+        }
+        match tokio::time::timeout(Duration::from_secs(15), child.wait()).await {
+            Ok(s) => Ok(s?),
+            Err(_) => {
+                child.kill().await?;
+                bail!("node did not stop within 15 s of SIGTERM; killed")
+            }
+        }
+    }
+
+    /// Kills the process with SIGKILL.
+    pub async fn kill(&mut self) -> eyre::Result<()> {
+        if let Some(mut child) = self.child.take() {
+            child.kill().await?;
+            let _ = child.wait().await;
+        }
+        Ok(())
+    }
+}
+
+fn signal(pid: u32, sig: &str) {
+    let _ = std::process::Command::new("kill")
+        .arg(sig)
+        .arg(pid.to_string())
+        .status();
+}
+
+/// A network of node processes with node 0 as the bootstrap node.
+#[derive(Debug)]
+pub struct Cluster {
+    /// The nodes, node 0 first.
+    pub nodes: Vec<NodeProc>,
+    /// Bootstrap multiaddr of node 0.
+    pub bootstrap: String,
+}
+
+impl Cluster {
+    /// Initializes and starts `n` nodes under `dir`.
+    pub async fn start(bin: &Path, dir: &Path, n: usize) -> eyre::Result<Self> {
+        if n == 0 {
+            bail!("a cluster needs at least one node");
+        }
+        let mut first = NodeProc::init(bin, &dir.join("node0"), vec![]).await?;
+        let status = first.start().await?.status().await?;
+        let bootstrap = status
+            .listen_addrs
+            .iter()
+            .find(|a| a.contains("/tcp/"))
+            .cloned()
+            .ok_or_else(|| eyre!("bootstrap node has no TCP address"))?;
+        let mut nodes = vec![first];
+        for i in 1..n {
+            let mut node =
+                NodeProc::init(bin, &dir.join(format!("node{i}")), vec![bootstrap.clone()]).await?;
+            node.start().await?;
+            nodes.push(node);
+        }
+        Ok(Self { nodes, bootstrap })
+    }
+
+    /// Waits until every node is connected to every other node.
+    pub async fn wait_full_mesh(&self, timeout: Duration) -> eyre::Result<Duration> {
+        let start = Instant::now();
+        let want = self.nodes.len() - 1;
+        loop {
+            let mut ok = true;
+            for node in &self.nodes {
+                let peers = node.client()?.peers().await?;
+                if peers.len() < want {
+                    ok = false;
+                    break;
+                }
+            }
+            if ok {
+                return Ok(start.elapsed());
+            }
+            if start.elapsed() > timeout {
+                let mut report = String::new();
+                for (i, node) in self.nodes.iter().enumerate() {
+                    let n = node.client()?.peers().await.map(|p| p.len()).unwrap_or(0);
+                    report.push_str(&format!("node{i}: {n} peers; "));
+                }
+                bail!("network not fully connected after {timeout:?}: {report}");
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Stops every node with SIGTERM.
+    pub async fn stop(&mut self) -> eyre::Result<()> {
+        for node in &mut self.nodes {
+            if node.is_running() {
+                node.stop().await?;
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,16 @@
+//! The hal9 node: configuration, store, control API, and the wiring of all services.
+//!
+//! The `hal9` binary (`main.rs`) is a thin clap front-end over this library;
+//! the devnet and the end-to-end tests drive real node processes through
+//! [`devnet`] and [`client`].
+
+pub mod api;
+pub mod bench;
+pub mod cli;
+pub mod client;
+pub mod config;
+pub mod devnet;
+pub mod home;
+pub mod notes;
+pub mod runtime;
+pub mod store;

@@ -1,0 +1,244 @@
+//! Starts a node's services in dependency order and runs them until a signal.
+
+use std::{
+    collections::VecDeque,
+    sync::Arc,
+    time::{Instant, SystemTime, UNIX_EPOCH},
+};
+
+use eyre::{Context, eyre};
+use hal9_p2p::{Network, NetworkEvent, NetworkHandle};
+use parking_lot::Mutex;
+use prometheus_client::registry::Registry;
+use serde::{Deserialize, Serialize};
+use tokio::{net::TcpListener, sync::mpsc, task::JoinSet};
+use tracing::{info, warn};
+
+use crate::{
+    api::{self, ApiState, ReceivedNote},
+    config::NodeConfig,
+    home::{API_FILE, Home, STORE_FILE},
+    notes,
+    store::Store,
+};
+
+/// How many received notes the node keeps for the API.
+const NOTES_KEPT: usize = 1000;
+/// How many remembered peers are dialed at start-up.
+const REDIAL_PEERS: usize = 16;
+
+/// Written to `api.json` in the home while the node runs.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ApiInfo {
+    /// Base URL of the control API.
+    pub url: String,
+    /// Base URL of the metrics endpoint.
+    pub metrics_url: String,
+    /// Peer id of the node.
+    pub peer_id: String,
+    /// Process id.
+    pub pid: u32,
+}
+
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+/// Runs a node until SIGINT/SIGTERM or until a critical service fails.
+pub async fn run(home: Home, cfg: NodeConfig) -> eyre::Result<()> {
+    home.ensure_initialized()?;
+    cfg.validate()?;
+    let key = home.load_key()?;
+    let token = home.ensure_token()?;
+    let store_path = home.path(STORE_FILE);
+    let store = tokio::task::spawn_blocking(move || Store::open(&store_path))
+        .await
+        .map_err(|e| eyre!("store task: {e}"))??;
+    let store = Arc::new(store);
+
+    let mut registry = Registry::default();
+    let (network, net, events) = Network::new(key, cfg.network.clone(), &mut registry)?;
+    info!(target: "hal9::node", peer_id = %net.local_peer_id(), "node starting");
+
+    let api_listener = TcpListener::bind(cfg.api.listen)
+        .await
+        .wrap_err_with(|| format!("cannot bind the control API on {}", cfg.api.listen))?;
+    let metrics_listener = TcpListener::bind(cfg.metrics.listen)
+        .await
+        .wrap_err_with(|| format!("cannot bind the metrics endpoint on {}", cfg.metrics.listen))?;
+
+    let mut tasks = JoinSet::new();
+    tasks.spawn(async move {
+        network.run().await;
+        "network"
+    });
+
+    net.subscribe(notes::TOPIC, cfg.network.max_message_size, notes::validate)
+        .await?;
+    redial_known_peers(&net, &store).await;
+
+    let state = ApiState {
+        net: net.clone(),
+        store: store.clone(),
+        notes: Arc::new(Mutex::new(VecDeque::with_capacity(NOTES_KEPT))),
+        started: Instant::now(),
+        token: token.into(),
+        registry: Arc::new(registry),
+    };
+    let api_addr = api_listener.local_addr()?;
+    let metrics_addr = metrics_listener.local_addr()?;
+    let (stop_tx, _) = tokio::sync::broadcast::channel::<()>(1);
+    {
+        let router = api::router(state.clone());
+        let mut stop = stop_tx.subscribe();
+        tasks.spawn(async move {
+            let _ = axum::serve(api_listener, router)
+                .with_graceful_shutdown(async move {
+                    let _ = stop.recv().await;
+                })
+                .await;
+            "control API"
+        });
+    }
+    {
+        let router = api::metrics_router(state.clone());
+        let mut stop = stop_tx.subscribe();
+        tasks.spawn(async move {
+            let _ = axum::serve(metrics_listener, router)
+                .with_graceful_shutdown(async move {
+                    let _ = stop.recv().await;
+                })
+                .await;
+            "metrics endpoint"
+        });
+    }
+    tasks.spawn(event_loop(events, state.clone()));
+
+    let info = ApiInfo {
+        url: format!("http://{api_addr}"),
+        metrics_url: format!("http://{metrics_addr}"),
+        peer_id: net.local_peer_id().to_string(),
+        pid: std::process::id(),
+    };
+    let api_file = home.path(API_FILE);
+    std::fs::write(&api_file, serde_json::to_vec_pretty(&info)?)
+        .wrap_err_with(|| format!("cannot write {}", api_file.display()))?;
+    info!(target: "hal9::node", api = %info.url, metrics = %info.metrics_url, "node running");
+
+    let outcome = tokio::select! {
+        sig = shutdown_signal() => { info!(target: "hal9::node", signal = sig, "shutting down"); Ok(()) }
+        done = tasks.join_next() => {
+            let name = match done { Some(Ok(n)) => n, Some(Err(e)) => { warn!(target: "hal9::node", error = %e, "task panicked"); "a task" } None => "all tasks" };
+            Err(eyre!("critical service stopped: {name}"))
+        }
+    };
+
+    let _ = std::fs::remove_file(&api_file);
+    let _ = stop_tx.send(());
+    let _ = net.shutdown().await;
+    let drain = async { while tasks.join_next().await.is_some() {} };
+    if tokio::time::timeout(std::time::Duration::from_secs(5), drain)
+        .await
+        .is_err()
+    {
+        warn!(target: "hal9::node", "services did not stop within 5 s");
+    }
+    info!(target: "hal9::node", "stopped");
+    outcome
+}
+
+async fn redial_known_peers(net: &NetworkHandle, store: &Arc<Store>) {
+    let store = store.clone();
+    let known = tokio::task::spawn_blocking(move || store.peers())
+        .await
+        .ok()
+        .and_then(|r| r.ok())
+        .unwrap_or_default();
+    let mut known: Vec<_> = known
+        .into_iter()
+        .filter_map(|(peer, rec)| Some((rec.last_seen, peer, rec.last_addr?)))
+        .collect();
+    known.sort_by(|a, b| b.0.cmp(&a.0));
+    for (_, peer, addr) in known.into_iter().take(REDIAL_PEERS) {
+        let Ok(addr) = format!("{addr}/p2p/{peer}").parse() else {
+            continue;
+        };
+        if let Err(e) = net.dial(addr).await {
+            tracing::debug!(target: "hal9::node", %peer, error = %e, "redial failed");
+        }
+    }
+}
+
+async fn event_loop(mut events: mpsc::Receiver<NetworkEvent>, state: ApiState) -> &'static str {
+    while let Some(ev) = events.recv().await {
+        match ev {
+            NetworkEvent::Message {
+                id,
+                source,
+                author,
+                topic,
+                data,
+            } if topic == notes::TOPIC => match notes::decode(&data, notes::MAX_TEXT) {
+                Ok(text) => {
+                    info!(target: "hal9::node", %id, author = ?author.map(|a| a.to_string()), "note received");
+                    let mut q = state.notes.lock();
+                    if q.len() >= NOTES_KEPT {
+                        q.pop_front();
+                    }
+                    q.push_back(ReceivedNote {
+                        id,
+                        author: author.map(|a| a.to_string()),
+                        source: source.to_string(),
+                        text,
+                        received_at_ms: now_ms(),
+                    });
+                }
+                Err(e) => {
+                    warn!(target: "hal9::node", %id, error = %e, "undecodable note passed validation")
+                }
+            },
+            NetworkEvent::Message { topic, .. } => {
+                tracing::debug!(target: "hal9::node", %topic, "message on a topic without a consumer");
+            }
+            NetworkEvent::PeerIdentified { peer, listen_addrs } => {
+                // Prefer a TCP address: it is what a restarted node redials first.
+                let addr = listen_addrs
+                    .iter()
+                    .find(|a| a.to_string().contains("/tcp/"))
+                    .or(listen_addrs.first())
+                    .map(|a| a.to_string());
+                let store = state.store.clone();
+                let now = now_ms() / 1000;
+                let res = tokio::task::spawn_blocking(move || {
+                    store.record_peer(&peer.to_string(), addr, now)
+                })
+                .await;
+                if let Ok(Err(e)) = res {
+                    warn!(target: "hal9::node", error = %e, "cannot record peer");
+                }
+            }
+            NetworkEvent::PeerConnected(_) => {}
+            NetworkEvent::PeerDisconnected(_) | NetworkEvent::Listening(_) => {}
+        }
+    }
+    "event loop"
+}
+
+async fn shutdown_signal() -> &'static str {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = match signal(SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+            return "SIGINT";
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => "SIGINT",
+        _ = term.recv() => "SIGTERM",
+    }
+}
