@@ -1,0 +1,215 @@
+//! Verdict certificates: the q signed reveals (each with its signed
+//! commit) that prove a verdict to a node that trusts nobody.
+
+use std::collections::BTreeSet;
+
+use crate::committee::ValidatorSet;
+use crate::error::{CertificateError, DecodeError};
+use crate::types::{Cid, Commitment, ResultHash, Round, TaskId, quorum};
+use crate::wire::{Reader, SignedVote, VoteItem};
+
+/// Version of the certificate encoding.
+pub const CERTIFICATE_VERSION: u16 = 1;
+/// Most votes a certificate may carry (an escalation committee of a task
+/// with the largest replication factor).
+pub const MAX_CERTIFICATE_VOTES: usize = 256;
+
+const KIND: &str = "certificate";
+
+/// One member's signed commit and the signed reveal that opens it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CertifiedVote {
+    /// The commit.
+    pub commit: SignedVote,
+    /// The reveal.
+    pub reveal: SignedVote,
+}
+
+/// Proof of a verdict.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Certificate {
+    /// Task.
+    pub task: TaskId,
+    /// Round that reached quorum.
+    pub round: Round,
+    /// Result hash of the verdict.
+    pub result: ResultHash,
+    /// CID of the output.
+    pub cid: Cid,
+    /// At least q matching votes from distinct members.
+    pub votes: Vec<CertifiedVote>,
+}
+
+/// Task parameters a verifier needs to re-derive the committee.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct TaskParams {
+    /// Replication factor r of the primary committee.
+    pub r: usize,
+    /// Capability a member must offer, if any.
+    pub capability: Option<String>,
+}
+
+impl Certificate {
+    /// Check the certificate against the committee derived from the task id
+    /// and `validators` (the set in force when the task was posted).
+    pub fn verify(
+        &self,
+        validators: &ValidatorSet,
+        params: &TaskParams,
+    ) -> Result<(), CertificateError> {
+        let committee_err = |source| CertificateError::Committee {
+            task: self.task,
+            round: self.round,
+            source,
+        };
+        let cap = params.capability.as_deref();
+        let primary = validators
+            .committee(&self.task, params.r, cap)
+            .map_err(committee_err)?;
+        let committee = match self.round {
+            Round::Primary => primary,
+            Round::Escalation => validators
+                .escalation_committee(&self.task, &primary, params.r, cap)
+                .map_err(committee_err)?,
+        };
+        let q = quorum(committee.len());
+        if self.votes.len() > MAX_CERTIFICATE_VOTES {
+            return Err(CertificateError::WrongVote {
+                peer: self.votes[0].commit.signer,
+                detail: format!(
+                    "expected at most {MAX_CERTIFICATE_VOTES} votes, found {}",
+                    self.votes.len()
+                ),
+            });
+        }
+        let mut signers = BTreeSet::new();
+        for v in &self.votes {
+            let peer = v.reveal.signer;
+            if v.commit.signer != peer {
+                return Err(CertificateError::WrongVote {
+                    peer,
+                    detail: format!(
+                        "expected the commit signed by {peer}, found {}",
+                        v.commit.signer
+                    ),
+                });
+            }
+            if !committee.contains(&peer) {
+                return Err(CertificateError::NotMember {
+                    task: self.task,
+                    round: self.round,
+                    peer,
+                });
+            }
+            if !signers.insert(peer) {
+                return Err(CertificateError::DuplicateSigner { peer });
+            }
+            let (VoteItem::Commit(c), VoteItem::Reveal(r)) = (&v.commit.item, &v.reveal.item)
+            else {
+                return Err(CertificateError::WrongVote {
+                    peer,
+                    detail: "expected a commit and a reveal".into(),
+                });
+            };
+            if c.task != self.task
+                || r.task != self.task
+                || c.round != self.round
+                || r.round != self.round
+            {
+                return Err(CertificateError::WrongVote {
+                    peer,
+                    detail: format!(
+                        "expected task {} round {}, found commit for {} {} and reveal for {} {}",
+                        self.task, self.round, c.task, c.round, r.task, r.round
+                    ),
+                });
+            }
+            if r.result != self.result || r.cid != self.cid {
+                return Err(CertificateError::WrongVote {
+                    peer,
+                    detail: format!("expected result {}, found {}", self.result, r.result),
+                });
+            }
+            if Commitment::compute(&r.result, &r.salt, &peer) != c.commitment {
+                return Err(CertificateError::CommitMismatch { peer });
+            }
+            v.commit
+                .verify()
+                .map_err(|source| CertificateError::Unsigned {
+                    peer,
+                    source: Box::new(source),
+                })?;
+            v.reveal
+                .verify()
+                .map_err(|source| CertificateError::Unsigned {
+                    peer,
+                    source: Box::new(source),
+                })?;
+        }
+        if signers.len() < q {
+            return Err(CertificateError::NoQuorum {
+                quorum: q,
+                found: signers.len(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Canonical bytes.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut w = Vec::new();
+        w.extend_from_slice(&CERTIFICATE_VERSION.to_be_bytes());
+        w.extend_from_slice(&self.task.0);
+        w.push(self.round.as_u8());
+        w.extend_from_slice(&self.result.0);
+        w.push(self.cid.as_bytes().len() as u8);
+        w.extend_from_slice(self.cid.as_bytes());
+        w.extend_from_slice(&(self.votes.len() as u16).to_be_bytes());
+        for v in &self.votes {
+            v.commit.encode_into(&mut w);
+            v.reveal.encode_into(&mut w);
+        }
+        w
+    }
+
+    /// Decode untrusted bytes (then call [`Certificate::verify`]).
+    pub fn decode(bytes: &[u8]) -> Result<Self, DecodeError> {
+        let mut r = Reader::new(bytes, KIND);
+        let version = r.u16("version")?;
+        if version != CERTIFICATE_VERSION {
+            return Err(DecodeError::UnsupportedVersion {
+                kind: KIND,
+                supported: CERTIFICATE_VERSION,
+                found: version,
+            });
+        }
+        let task = TaskId(r.array("task id")?);
+        let rn = r.u8("round")?;
+        let round = Round::from_u8(rn)
+            .ok_or_else(|| r.malformed(format!("expected round 0 or 1, found {rn}")))?;
+        let result = ResultHash(r.array("result")?);
+        let clen = r.u8("cid length")? as usize;
+        let cid = Cid::new(r.bytes(clen, "cid")?.to_vec())
+            .ok_or_else(|| r.malformed(format!("expected a short cid, found {clen} bytes")))?;
+        let n = r.u16("vote count")? as usize;
+        if n > MAX_CERTIFICATE_VOTES {
+            return Err(r.malformed(format!(
+                "expected at most {MAX_CERTIFICATE_VOTES} votes, found {n}"
+            )));
+        }
+        let mut votes = Vec::with_capacity(n);
+        for _ in 0..n {
+            let commit = SignedVote::decode_from(&mut r)?;
+            let reveal = SignedVote::decode_from(&mut r)?;
+            votes.push(CertifiedVote { commit, reveal });
+        }
+        r.finish()?;
+        Ok(Self {
+            task,
+            round,
+            result,
+            cid,
+            votes,
+        })
+    }
+}

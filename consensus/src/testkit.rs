@@ -1,0 +1,20 @@
+//! Deterministic keys and peers for tests (this crate's and other crates').
+
+use libp2p_identity::{Keypair, PeerId};
+
+use crate::types::keccak256;
+
+/// An ed25519 keypair derived from `n` (same `n`, same key, on every run).
+pub fn keypair(n: u64) -> Keypair {
+    let secret = keccak256(&[b"hal9/testkit/key", &n.to_be_bytes()]);
+    match Keypair::ed25519_from_bytes(secret) {
+        Ok(k) => k,
+        // 32 arbitrary bytes are always a valid ed25519 secret key.
+        Err(e) => unreachable!("ed25519 secret from 32 bytes: {e}"),
+    }
+}
+
+/// The PeerId of [`keypair`]`(n)`.
+pub fn peer(n: u64) -> PeerId {
+    keypair(n).public().to_peer_id()
+}

@@ -1,0 +1,3 @@
+//! Integration tests of hal9-consensus.
+
+mod vectors;
