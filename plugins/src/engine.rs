@@ -215,6 +215,11 @@ impl PluginEngine {
         })
     }
 
+    /// The underlying wasmtime engine (deterministic configuration).
+    pub fn wasmtime_engine(&self) -> &Engine {
+        &self.inner.engine
+    }
+
     /// The configuration in force.
     pub fn config(&self) -> &EngineConfig {
         &self.inner.config

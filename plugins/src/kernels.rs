@@ -4,3 +4,9 @@
 
 #[path = "../examples/wordcount/src/wordcount.rs"]
 pub mod wordcount;
+
+#[path = "../examples/mlp/src/model.rs"]
+pub mod mlp;
+
+#[path = "../examples/mlp/src/glyphs.rs"]
+pub mod glyphs;
