@@ -213,7 +213,8 @@ impl Cluster {
         Ok(Self { nodes, bootstrap })
     }
 
-    /// Waits until every node is connected to every other node.
+    /// Waits until every node is connected to every other node and knows it
+    /// subscribes to the notes topic.
     pub async fn wait_full_mesh(&self, timeout: Duration) -> eyre::Result<Duration> {
         let start = Instant::now();
         let want = self.nodes.len() - 1;
@@ -221,7 +222,11 @@ impl Cluster {
             let mut ok = true;
             for node in &self.nodes {
                 let peers = node.client()?.peers().await?;
-                if peers.len() < want {
+                let subscribed = peers
+                    .iter()
+                    .filter(|p| p.topics.iter().any(|t| t == crate::notes::TOPIC))
+                    .count();
+                if subscribed < want {
                     ok = false;
                     break;
                 }

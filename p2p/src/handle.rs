@@ -31,6 +31,8 @@ pub struct PeerInfo {
     pub agent: Option<String>,
     /// Last ping round-trip in milliseconds.
     pub rtt_ms: Option<u64>,
+    /// Gossip topics the peer has told us it subscribes to.
+    pub topics: Vec<String>,
 }
 
 pub(crate) enum Command {

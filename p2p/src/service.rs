@@ -417,13 +417,15 @@ impl Network {
     }
 
     fn peer_infos(&self) -> Vec<PeerInfo> {
-        let mut addrs: HashMap<PeerId, Vec<String>> = HashMap::new();
-        for peer in self.swarm.connected_peers() {
-            addrs.entry(*peer).or_default();
+        let mut topics: HashMap<PeerId, Vec<String>> = HashMap::new();
+        for (peer, ts) in self.swarm.behaviour().gossipsub.all_peers() {
+            topics.insert(*peer, ts.iter().map(|t| self.topic_name(t)).collect());
         }
-        let mut out: Vec<PeerInfo> = addrs
-            .into_keys()
-            .map(|peer| PeerInfo {
+        let mut out: Vec<PeerInfo> = self
+            .swarm
+            .connected_peers()
+            .map(|&peer| PeerInfo {
+                topics: topics.remove(&peer).unwrap_or_default(),
                 peer_id: peer.to_string(),
                 addresses: self
                     .peer_listen_addrs
@@ -437,6 +439,13 @@ impl Network {
             .collect();
         out.sort_by(|a, b| a.peer_id.cmp(&b.peer_id));
         out
+    }
+
+    fn topic_name(&self, hash: &gossipsub::TopicHash) -> String {
+        self.topics
+            .get(hash)
+            .map(|s| s.name.clone())
+            .unwrap_or_else(|| hash.to_string())
     }
 
     fn on_swarm_event(&mut self, event: SwarmEvent<BehaviourEvent>) {
@@ -582,11 +591,7 @@ impl Network {
                         (outcome, v)
                     }
                 };
-                let topic_name = self
-                    .topics
-                    .get(&message.topic)
-                    .map(|s| s.name.clone())
-                    .unwrap_or_else(|| message.topic.to_string());
+                let topic_name = self.topic_name(&message.topic);
                 let id = hex_id(&message_id);
                 let acceptance = match acceptance {
                     Validation::Accept => {
