@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Runs every test: installs what is missing, then the Rust workspace tests
+# (unit, property, simulator, and end-to-end tests over real processes) and
+# the Solidity tests (forge: unit, fuzz, invariant).
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+source devnet/env.sh
+bash devnet/setup.sh
+
+echo "==> cargo test --workspace"
+cargo test --workspace --no-fail-fast
+
+echo "==> forge test (contracts/)"
+(cd contracts && forge test)
