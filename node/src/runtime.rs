@@ -162,7 +162,7 @@ async fn redial_known_peers(net: &NetworkHandle, store: &Arc<Store>) {
         .into_iter()
         .filter_map(|(peer, rec)| Some((rec.last_seen, peer, rec.last_addr?)))
         .collect();
-    known.sort_by(|a, b| b.0.cmp(&a.0));
+    known.sort_by_key(|k| std::cmp::Reverse(k.0));
     for (_, peer, addr) in known.into_iter().take(REDIAL_PEERS) {
         let Ok(addr) = format!("{addr}/p2p/{peer}").parse() else {
             continue;

@@ -284,7 +284,7 @@ impl Network {
                 let gs = &mut self.swarm.behaviour_mut().gossipsub;
                 let res = gs
                     .subscribe(&t)
-                    .and_then(|_| Ok(()))
+                    .map(|_| ())
                     .map_err(|e| Error::Subscribe {
                         topic: topic.clone(),
                         reason: e.to_string(),
@@ -477,19 +477,17 @@ impl Network {
             }
             SwarmEvent::ConnectionClosed {
                 peer_id,
-                num_established,
+                num_established: 0,
                 ..
             } => {
-                if num_established == 0 {
-                    debug!(target: "hal9::p2p", peer = %peer_id, "peer disconnected");
-                    self.agents.remove(&peer_id);
-                    self.peer_listen_addrs.remove(&peer_id);
-                    self.rtts.remove(&peer_id);
-                    self.metrics.connected_peers.set(self.connected() as i64);
-                    let _ = self
-                        .events
-                        .try_send(NetworkEvent::PeerDisconnected(peer_id));
-                }
+                debug!(target: "hal9::p2p", peer = %peer_id, "peer disconnected");
+                self.agents.remove(&peer_id);
+                self.peer_listen_addrs.remove(&peer_id);
+                self.rtts.remove(&peer_id);
+                self.metrics.connected_peers.set(self.connected() as i64);
+                let _ = self
+                    .events
+                    .try_send(NetworkEvent::PeerDisconnected(peer_id));
             }
             SwarmEvent::OutgoingConnectionError { peer_id, error, .. } => {
                 if let Some(p) = peer_id {
