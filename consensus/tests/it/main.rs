@@ -4,5 +4,7 @@
 mod codec;
 mod driver;
 mod harness;
+mod sim;
+mod simulation;
 mod steps;
 mod vectors;
