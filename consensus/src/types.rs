@@ -82,6 +82,21 @@ impl TaskId {
     }
 }
 
+impl Salt {
+    /// The salt of the local node's vote for `task` in `round`:
+    /// keccak256("hal9/salt/1" || secret || task || round). `secret` stays on
+    /// the node (for example `Keypair::derive_secret(b"hal9/salt")`), so the
+    /// salt is unpredictable to others yet the same after a restart.
+    pub fn derive(secret: &[u8; 32], task: &TaskId, round: Round) -> Self {
+        Self(keccak256(&[
+            b"hal9/salt/1",
+            secret,
+            &task.0,
+            &[round.as_u8()],
+        ]))
+    }
+}
+
 impl ResultHash {
     /// R = keccak256(output).
     pub fn of_output(output: &[u8]) -> Self {
@@ -190,6 +205,16 @@ mod tests {
             hex::encode(keccak256(&[])),
             "c5d2460186f7233c927e7db2dcc703c0e500b653ca82273b7bfad8045d85a470"
         );
+    }
+
+    #[test]
+    fn salts_differ_per_task_round_and_secret() {
+        let t = TaskId([1; 32]);
+        let a = Salt::derive(&[7; 32], &t, Round::Primary);
+        assert_eq!(a, Salt::derive(&[7; 32], &t, Round::Primary));
+        assert_ne!(a, Salt::derive(&[7; 32], &t, Round::Escalation));
+        assert_ne!(a, Salt::derive(&[8; 32], &t, Round::Primary));
+        assert_ne!(a, Salt::derive(&[7; 32], &TaskId([2; 32]), Round::Primary));
     }
 
     #[test]

@@ -416,6 +416,21 @@ impl VoteBatch {
         })
     }
 
+    /// Sign any number of votes as consecutive batches of at most
+    /// [`MAX_BATCH_ITEMS`] items, with sequence numbers from `first_seq`.
+    /// Every batch fits [`MAX_VOTE_BATCH_BYTES`] once encoded.
+    pub fn sign_all(
+        keypair: &Keypair,
+        first_seq: u64,
+        items: &[VoteItem],
+    ) -> Result<Vec<Self>, VerifyError> {
+        items
+            .chunks(MAX_BATCH_ITEMS)
+            .enumerate()
+            .map(|(i, chunk)| Self::sign(keypair, first_seq.wrapping_add(i as u64), chunk.to_vec()))
+            .collect()
+    }
+
     /// Canonical bytes.
     pub fn encode(&self) -> Vec<u8> {
         let mut w = Vec::with_capacity(64 + self.items.len() * 140);
@@ -798,6 +813,17 @@ mod tests {
             }
             assert!(v.signed_vote(n).is_none());
         }
+    }
+
+    #[test]
+    fn sign_all_splits_at_the_item_limit() {
+        let many = items(MAX_BATCH_ITEMS + 3);
+        let batches = VoteBatch::sign_all(&keypair(1), 10, &many).unwrap();
+        assert_eq!(batches.len(), 2);
+        assert_eq!(batches[0].items.len(), MAX_BATCH_ITEMS);
+        assert_eq!(batches[1].items.len(), 3);
+        assert_eq!((batches[0].seq, batches[1].seq), (10, 11));
+        assert!(VoteBatch::sign_all(&keypair(1), 0, &[]).unwrap().is_empty());
     }
 
     #[test]
