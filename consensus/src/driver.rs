@@ -174,6 +174,11 @@ impl Driver {
         self.tasks.get(id)
     }
 
+    /// Every task held in memory, by id.
+    pub fn tasks(&self) -> impl Iterator<Item = (&TaskId, &TaskState)> {
+        self.tasks.iter()
+    }
+
     /// Number of tasks held in memory.
     pub fn tracked(&self) -> usize {
         self.tasks.len()

@@ -29,7 +29,8 @@ pub use error::{CertificateError, CommitteeError, DecodeError, TaskError, Verify
 pub use metrics::Metrics;
 pub use reputation::{Outcome, ReputationBook, ReputationChange, ReputationParams};
 pub use task::{
-    Config, Effect, Evidence, PersistedVote, TaskInput, TaskState, Timer, TimerKind, Verdict,
+    Config, Effect, Evidence, PersistedVote, TaskInput, TaskState, TaskStatus, Timer, TimerKind,
+    Verdict,
 };
 pub use types::{Cid, Commitment, ResultHash, Round, Salt, TaskId, keccak256, quorum};
 pub use wire::{

@@ -212,6 +212,30 @@ pub enum Effect {
     },
 }
 
+/// Where a task stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TaskStatus {
+    /// Collecting votes in this round.
+    Active {
+        /// Current round.
+        round: Round,
+    },
+    /// Verdict recorded; outcomes settle at the round's deadline.
+    Decided {
+        /// Deciding round.
+        round: Round,
+        /// Result.
+        result: ResultHash,
+    },
+    /// Verdict recorded and outcomes settled.
+    Settled {
+        /// Result.
+        result: ResultHash,
+    },
+    /// No quorum after escalation.
+    Failed,
+}
+
 /// Input of one task's state machine.
 #[derive(Clone, Debug)]
 pub enum TaskInput {
@@ -417,9 +441,11 @@ impl TaskState {
     ) -> Result<(Self, Vec<Effect>), TaskError> {
         let primary_start = match vote.round {
             Round::Primary => vote.round_started_at,
-            Round::Escalation => vote
-                .round_started_at
-                .saturating_sub(ctx.config.commit_timeout_ms + ctx.config.reveal_timeout_ms),
+            Round::Escalation => vote.round_started_at.saturating_sub(
+                ctx.config
+                    .commit_timeout_ms
+                    .saturating_add(ctx.config.reveal_timeout_ms),
+            ),
         };
         let pctx = Ctx {
             local: ctx.local,
@@ -504,6 +530,25 @@ impl TaskState {
     /// Whether the task failed.
     pub fn is_failed(&self) -> bool {
         self.status == Status::Failed
+    }
+
+    /// A summary for the API and logs.
+    pub fn status(&self) -> TaskStatus {
+        match &self.status {
+            Status::Active => TaskStatus::Active {
+                round: if self.escalated {
+                    Round::Escalation
+                } else {
+                    Round::Primary
+                },
+            },
+            Status::Decided { round, result } => TaskStatus::Decided {
+                round: *round,
+                result: *result,
+            },
+            Status::Settled { result } => TaskStatus::Settled { result: *result },
+            Status::Failed => TaskStatus::Failed,
+        }
     }
 
     /// Whether a vote from `signer` for `round` would be looked at.

@@ -405,3 +405,82 @@ fn metrics_follow_the_driver() {
     assert_eq!(metrics.tasks_started.get(), 1);
     assert_eq!(metrics.tasks_tracked.get(), 1);
 }
+
+#[test]
+fn validator_set_change_applies_to_new_tasks_only() {
+    let mut h = Harness::new(6, 3, Seat::Observer);
+    h.input(Task { r: 3 }, 0);
+    let before: Vec<_> = h
+        .driver
+        .task(&h.task)
+        .unwrap()
+        .committee(Round::Primary)
+        .unwrap()
+        .to_vec();
+    // A new set with entirely different validators.
+    let fresh = ValidatorSet::new(
+        (200..206)
+            .map(|i| Validator {
+                peer: hal9_consensus::testkit::peer(i),
+                weight: 5,
+                capabilities: Default::default(),
+            })
+            .collect(),
+    )
+    .unwrap();
+    assert!(
+        h.driver
+            .apply(Input::ValidatorsChanged {
+                validators: fresh.clone(),
+                now: 1
+            })
+            .is_empty()
+    );
+    // The running task keeps its committee and still decides with it.
+    assert_eq!(
+        h.driver
+            .task(&h.task)
+            .unwrap()
+            .committee(Round::Primary)
+            .unwrap(),
+        &before[..]
+    );
+    for w in ["m0", "m1"] {
+        h.input(Votes(w, vec![C(Round::Primary, 7)]), 10);
+    }
+    h.input(Votes("m0", vec![R(Round::Primary, 7)]), 20);
+    let fx = h.input(Votes("m1", vec![R(Round::Primary, 7)]), 20);
+    assert!(fx.iter().any(|e| matches!(e, Effect::Verdict(_))));
+    // A new task draws from the new set.
+    let t2 = TaskId([42; 32]);
+    h.driver.apply(Input::TaskSeen {
+        task: t2,
+        params: TaskParams {
+            r: 3,
+            capability: None,
+        },
+        now: 30,
+    });
+    let c2 = h
+        .driver
+        .task(&t2)
+        .unwrap()
+        .committee(Round::Primary)
+        .unwrap();
+    assert!(c2.iter().all(|p| fresh.contains(p)));
+}
+
+#[test]
+fn reputation_scales_committee_weights() {
+    let mut h = Harness::new(6, 3, Seat::Observer);
+    let m0 = h.peer("m0");
+    let mut book = ReputationBook::new(ReputationParams::default());
+    book.set(m0, 500);
+    let scaled = h.validators.with_reputation(&book);
+    let w = |s: &ValidatorSet| s.validators().iter().find(|v| v.peer == m0).unwrap().weight;
+    // Small genesis weights: 5% rounds down to 0, and the floor keeps 1.
+    assert_eq!(w(&scaled), (w(&h.validators) * 500 / 10_000).max(1));
+    assert!(w(&scaled) < w(&h.validators));
+    h.driver = Driver::new(h.local, config(), scaled);
+    assert_eq!(h.driver.validators().validators().len(), 6);
+}

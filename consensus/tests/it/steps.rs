@@ -805,3 +805,87 @@ fn non_members_and_bad_parameters_are_refused() {
             .is_empty()
     );
 }
+
+#[test]
+fn reveal_waits_for_the_reveal_delay() {
+    let cfg = hal9_consensus::Config {
+        reveal_delay_ms: 50,
+        ..config()
+    };
+    let mut h = Harness::with_config(6, 3, Seat::Member(1), cfg);
+    let mut start = vec![Execute(Primary)];
+    start.extend(start_timers(Primary, 0));
+    h.run(vec![
+        step("task", 0, Task { r: 3 }, start),
+        step(
+            "executed",
+            10,
+            Exec {
+                round: Primary,
+                result: 7,
+            },
+            vec![Persist(Primary), Commit(Primary)],
+        ),
+        step("own commit back", 11, Loopback, vec![]),
+        step(
+            "m0 commit: q commits -> wait, do not reveal yet",
+            20,
+            Votes("m0", vec![C(Primary, 7)]),
+            vec![Timer(Primary, RevealDelay, 70)],
+        ),
+        step(
+            "m2 commit: timer already set",
+            30,
+            Votes("m2", vec![C(Primary, 7)]),
+            vec![],
+        ),
+        step(
+            "delay over: reveal",
+            70,
+            Timeout(Primary, RevealDelay),
+            vec![Reveal(Primary, 7)],
+        ),
+        step(
+            "delay fires twice: nothing",
+            71,
+            Timeout(Primary, RevealDelay),
+            vec![],
+        ),
+        step(
+            "commit timeout after reveal: nothing",
+            CT,
+            Timeout(Primary, CommitTimeout),
+            vec![],
+        ),
+    ]);
+}
+
+#[test]
+fn status_follows_the_task() {
+    use hal9_consensus::TaskStatus;
+    let mut h = Harness::new(6, 3, Seat::Observer);
+    h.input(Task { r: 3 }, 0);
+    assert_eq!(
+        h.driver.task(&h.task).unwrap().status(),
+        TaskStatus::Active { round: Primary }
+    );
+    for w in ["m0", "m1"] {
+        h.input(Votes(w, vec![C(Primary, 7)]), 10);
+    }
+    for w in ["m0", "m1"] {
+        h.input(Votes(w, vec![R(Primary, 7)]), 20);
+    }
+    assert_eq!(
+        h.driver.task(&h.task).unwrap().status(),
+        TaskStatus::Decided {
+            round: Primary,
+            result: res(7)
+        }
+    );
+    h.input(Timeout(Primary, Deadline), CT + RT);
+    assert_eq!(
+        h.driver.task(&h.task).unwrap().status(),
+        TaskStatus::Settled { result: res(7) }
+    );
+    assert_eq!(h.driver.tasks().count(), 1);
+}
