@@ -14,7 +14,7 @@
 //! A zero-weight candidate can never be taken (its cumulative sum equals
 //! the previous one). Weights are `u128`; their total must fit in 128 bits.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::str::FromStr;
 
 use libp2p_identity::PeerId;
@@ -140,6 +140,8 @@ pub struct Validator {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ValidatorSet {
     validators: Vec<Validator>,
+    /// Peer -> position, for membership checks on every vote.
+    index: BTreeMap<PeerId, usize>,
 }
 
 impl ValidatorSet {
@@ -151,13 +153,13 @@ impl ValidatorSet {
                 found: validators.len(),
             });
         }
-        let mut seen = BTreeSet::new();
-        for v in &validators {
-            if !seen.insert(v.peer) {
+        let mut index = BTreeMap::new();
+        for (i, v) in validators.iter().enumerate() {
+            if index.insert(v.peer, i).is_some() {
                 return Err(CommitteeError::DuplicateValidator { peer: v.peer });
             }
         }
-        Ok(Self { validators })
+        Ok(Self { validators, index })
     }
 
     /// The validators in order.
@@ -167,7 +169,7 @@ impl ValidatorSet {
 
     /// Whether `peer` is a validator.
     pub fn contains(&self, peer: &PeerId) -> bool {
-        self.validators.iter().any(|v| v.peer == *peer)
+        self.index.contains_key(peer)
     }
 
     /// Candidates eligible for a task needing `capability`, in order.
@@ -231,6 +233,7 @@ impl ValidatorSet {
     /// reputation snapshot at agreed points (see ADR 0022), not live.
     pub fn with_reputation(&self, book: &ReputationBook) -> ValidatorSet {
         ValidatorSet {
+            index: self.index.clone(),
             validators: self
                 .validators
                 .iter()

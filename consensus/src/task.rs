@@ -975,6 +975,20 @@ impl TaskState {
                 rs.deadline_passed = true;
                 match (&self.status, t.round) {
                     (Status::Decided { round, .. }, r) if *round == r => self.settle(fx),
+                    // Decided by an escalation quorum (or certificate) this
+                    // node never started: its deadline will not fire here.
+                    (
+                        Status::Decided {
+                            round: Round::Escalation,
+                            ..
+                        },
+                        Round::Primary,
+                    ) if self.rounds[1]
+                        .as_ref()
+                        .is_none_or(|r| r.started_at.is_none()) =>
+                    {
+                        self.settle(fx)
+                    }
                     (Status::Decided { .. }, _) => {}
                     (_, Round::Primary) if !self.escalated => self.escalate(ctx, fx),
                     (_, Round::Escalation) if self.escalated => self.fail(ctx, fx),

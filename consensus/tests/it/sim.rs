@@ -187,6 +187,8 @@ pub struct SimOutcome {
     pub mismatches: usize,
     pub batches: usize,
     pub crashed: BTreeSet<usize>,
+    /// Tasks still unfinished in live drivers when the run ended.
+    pub unfinished: usize,
 }
 
 pub struct Sim {
@@ -333,6 +335,11 @@ impl Sim {
             }
             self.now = t;
             self.step(ev, &params);
+        }
+        for n in &self.nodes {
+            if let Some(d) = &n.driver {
+                self.out.unfinished += d.tasks().filter(|(_, t)| !t.is_finished()).count();
+            }
         }
         self.out.trace_hash = self.trace;
         self.out
@@ -626,7 +633,16 @@ impl Sim {
                         .and_then(|d| d.task(&v.task))
                         .and_then(|t| t.committee(v.round))
                         .is_some_and(|c| c.contains(&me));
-                    if deciding_member && self.nodes[node].behaviour == Behaviour::Honest {
+                    // One gossiper per certificate: its first signer.
+                    let first_signer = v
+                        .certificate
+                        .votes
+                        .first()
+                        .is_some_and(|c| c.reveal.signer == me);
+                    if deciding_member
+                        && first_signer
+                        && self.nodes[node].behaviour == Behaviour::Honest
+                    {
                         // Gossip the certificate a little later: by then most
                         // nodes decided on their own and skip verifying it.
                         let later = self.cfg.core.commit_timeout_ms / 2;
@@ -684,6 +700,10 @@ impl SimOutcome {
     /// No two nodes recorded different verdicts for a task, and every
     /// verdict is the honest result (byzantine members never collude).
     pub fn assert_safety(&self) {
+        assert_eq!(
+            self.unfinished, 0,
+            "every task must end (settled or failed) once its deadlines passed"
+        );
         for (task, by_node) in &self.verdicts {
             let honest = self.honest_result[task];
             for (node, r) in by_node {

@@ -99,6 +99,7 @@ fn r5_committees_with_byzantine_minority() {
 fn loss_duplication_and_partitions_never_break_agreement() {
     for seed in 10..12 {
         let mut cfg = SimConfig::new(seed);
+        cfg.tasks = 5;
         cfg.loss_per_mille = 100;
         cfg.dup_per_mille = 100;
         let groups = (0..cfg.nodes).map(|n| (n % 2) as u8).collect();
@@ -206,7 +207,7 @@ proptest! {
         crash in 0usize..10,
     ) {
         let mut cfg = SimConfig::new(seed);
-        cfg.tasks = 5;
+        cfg.tasks = 4;
         cfg.loss_per_mille = loss;
         cfg.behaviours = byz;
         let groups = (0..cfg.nodes).map(|n| u8::from(n < 4)).collect();

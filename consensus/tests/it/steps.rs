@@ -889,3 +889,60 @@ fn status_follows_the_task() {
     );
     assert_eq!(h.driver.tasks().count(), 1);
 }
+
+#[test]
+fn escalation_quorum_seen_before_own_deadline_still_settles() {
+    // Faster nodes escalated; their escalation committee decides before this
+    // node's primary deadline. The verdict counts, and the task settles at
+    // the primary deadline (the escalation deadline is never set here).
+    let mut h = Harness::new(12, 3, Seat::Observer);
+    let mut steps = vec![step("task", 0, Task { r: 3 }, start_timers(Primary, 0))];
+    for w in ["e0", "e1", "e2", "e3", "e4"] {
+        steps.push(step(
+            "early escalation commit",
+            500,
+            Votes(w, vec![C(Escalation, 7)]),
+            vec![],
+        ));
+    }
+    for w in ["e0", "e1", "e2", "e3"] {
+        steps.push(step(
+            "early escalation reveal",
+            600,
+            Votes(w, vec![R(Escalation, 7)]),
+            vec![],
+        ));
+    }
+    steps.push(step(
+        "fifth reveal: escalation verdict before own deadline",
+        610,
+        Votes("e4", vec![R(Escalation, 7)]),
+        vec![Verdict(
+            Escalation,
+            7,
+            labels(&["e0", "e1", "e2", "e3", "e4"]),
+        )],
+    ));
+    steps.push(step(
+        "own primary deadline: settle (primary members silent)",
+        CT + RT,
+        Timeout(Primary, Deadline),
+        settled(
+            Some(7),
+            &[
+                ("m0", Absent),
+                ("m1", Absent),
+                ("m2", Absent),
+                ("e0", Agreed),
+                ("e1", Agreed),
+                ("e2", Agreed),
+                ("e3", Agreed),
+                ("e4", Agreed),
+                ("e5", Absent),
+                ("e6", Absent),
+            ],
+        ),
+    ));
+    h.run(steps);
+    assert!(h.driver.task(&h.task).unwrap().is_finished());
+}
