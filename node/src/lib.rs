@@ -10,6 +10,7 @@ pub mod cli;
 pub mod client;
 pub mod config;
 pub mod devnet;
+pub mod engine;
 pub mod home;
 pub mod notes;
 pub mod runtime;

@@ -9,10 +9,16 @@ use redb::{Database, DatabaseError, ReadableDatabase, ReadableTable, TableDefini
 use serde::{Deserialize, Serialize};
 
 /// Current schema version.
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 
 const META: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("meta");
 const PEERS: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("peers");
+/// Task records by hex task id (JSON).
+const TASKS: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("tasks");
+/// The node's own persisted votes by hex task id (JSON), written before a commit leaves.
+const VOTES: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("votes");
+/// Reputation in basis points by peer id.
+const REPUTATION: TableDefinition<'_, &str, u32> = TableDefinition::new("reputation");
 
 /// Errors of the store.
 #[derive(Debug, thiserror::Error)]
@@ -85,7 +91,14 @@ pub struct Store {
 type Migration = fn(&redb::WriteTransaction) -> Result<(), StoreError>;
 
 /// Migrations, index i upgrades schema i to i+1.
-const MIGRATIONS: &[Migration] = &[migrate_0_to_1];
+const MIGRATIONS: &[Migration] = &[migrate_0_to_1, migrate_1_to_2];
+
+fn migrate_1_to_2(tx: &redb::WriteTransaction) -> Result<(), StoreError> {
+    tx.open_table(TASKS)?;
+    tx.open_table(VOTES)?;
+    tx.open_table(REPUTATION)?;
+    Ok(())
+}
 
 fn migrate_0_to_1(tx: &redb::WriteTransaction) -> Result<(), StoreError> {
     tx.open_table(META)?;
@@ -208,6 +221,85 @@ impl Store {
         for row in t.iter()? {
             let (k, v) = row?;
             out.push((k.value().to_string(), decode_peer(k.value(), v.value())?));
+        }
+        Ok(out)
+    }
+}
+
+impl Store {
+    fn put_json<T: Serialize>(
+        &self,
+        table: TableDefinition<'_, &str, &[u8]>,
+        key: &str,
+        value: &T,
+    ) -> Result<(), StoreError> {
+        let bytes = serde_json::to_vec(value).map_err(|e| StoreError::Db(e.to_string()))?;
+        let tx = self.db.begin_write()?;
+        tx.open_table(table)?.insert(key, bytes.as_slice())?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn all_json<T: serde::de::DeserializeOwned>(
+        &self,
+        table: TableDefinition<'_, &str, &[u8]>,
+    ) -> Result<Vec<T>, StoreError> {
+        let tx = self.db.begin_read()?;
+        let t = tx.open_table(table)?;
+        let mut out = Vec::new();
+        for row in t.iter()? {
+            let (k, v) = row?;
+            out.push(
+                serde_json::from_slice(v.value()).map_err(|e| StoreError::Corrupt {
+                    key: k.value().to_string(),
+                    reason: e.to_string(),
+                })?,
+            );
+        }
+        Ok(out)
+    }
+
+    /// Writes a task record.
+    pub fn put_task<T: Serialize>(&self, id: &str, record: &T) -> Result<(), StoreError> {
+        self.put_json(TASKS, id, record)
+    }
+
+    /// All task records.
+    pub fn tasks<T: serde::de::DeserializeOwned>(&self) -> Result<Vec<T>, StoreError> {
+        self.all_json(TASKS)
+    }
+
+    /// Durably records the node's own vote for a task (before it is broadcast).
+    pub fn put_vote<T: Serialize>(&self, id: &str, vote: &T) -> Result<(), StoreError> {
+        self.put_json(VOTES, id, vote)
+    }
+
+    /// All persisted own votes.
+    pub fn votes<T: serde::de::DeserializeOwned>(&self) -> Result<Vec<T>, StoreError> {
+        self.all_json(VOTES)
+    }
+
+    /// Stores reputations.
+    pub fn put_reputation(&self, entries: &[(String, u32)]) -> Result<(), StoreError> {
+        let tx = self.db.begin_write()?;
+        {
+            let mut t = tx.open_table(REPUTATION)?;
+            for (peer, bps) in entries {
+                t.insert(peer.as_str(), *bps)?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// All stored reputations.
+    pub fn reputation(&self) -> Result<Vec<(String, u32)>, StoreError> {
+        let tx = self.db.begin_read()?;
+        let t = tx.open_table(REPUTATION)?;
+        let mut out = Vec::new();
+        for row in t.iter()? {
+            let (k, v) = row?;
+            out.push((k.value().to_string(), v.value()));
         }
         Ok(out)
     }

@@ -1,0 +1,968 @@
+//! The consensus engine: feeds gossip, plugin executions, content and timers
+//! into the pure PoC state machine ([`hal9_consensus::Driver`]) and carries
+//! out the effects it returns.
+//!
+//! One tokio task owns the driver. Executions run on blocking threads and
+//! report back through a channel; votes leave in one signed batch per tick.
+//! A member persists its vote before the batch that carries it leaves, so a
+//! restart can never make it vote twice differently.
+
+pub mod cid;
+pub mod content;
+pub mod records;
+pub mod spec;
+
+use std::{
+    collections::{BTreeMap, HashMap},
+    sync::Arc,
+    time::Duration,
+};
+
+use bytes::Bytes;
+use hal9_consensus::{
+    Certificate, Cid, Driver, Effect, Input, Outcome, ResultHash, Round, Salt, TaskId, TaskParams,
+    Timer, ValidatorSet, VerifiedBatch, VoteBatch, VoteItem, keccak256,
+};
+use hal9_p2p::{
+    Keypair, NetworkHandle, PeerId, Validation,
+    wire::{Envelope, Kind},
+};
+use hal9_plugins::{ExecRequest, ModuleDigest, PluginEngine};
+use serde::{Deserialize, Serialize};
+use tokio::sync::{broadcast, mpsc, oneshot};
+use tracing::{debug, info, warn};
+
+use self::{
+    cid::RawCid,
+    content::Content,
+    records::{TaskRecord, TaskStatus, VerdictRecord, VoteRecord},
+    spec::{SpecError, TaskMessage},
+};
+use crate::{runtime::now_ms, store::Store};
+
+/// Gossip topic of task announcements.
+pub const TASKS_TOPIC: &str = "hal9/tasks/1";
+/// Gossip topic of vote batches.
+pub const VOTES_TOPIC: &str = "hal9/votes/1";
+/// Most votes in one batch.
+const MAX_BATCH: usize = hal9_consensus::wire::MAX_BATCH_ITEMS;
+
+/// Engine settings (the `[consensus]` section of the config).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct EngineConfig {
+    /// Genesis file of the standalone validator set (relative to the home).
+    pub genesis: String,
+    /// Members reveal after q commits or after this long, ms.
+    pub commit_timeout_ms: u64,
+    /// Reveal window after the commit timeout, ms.
+    pub reveal_timeout_ms: u64,
+    /// Votes are signed and gossiped in one batch per tick of this length, ms.
+    pub batch_interval_ms: u64,
+    /// How long a member waits for a program to arrive from the network, ms.
+    pub fetch_timeout_ms: u64,
+    /// Executions run at once.
+    pub max_concurrent_executions: usize,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        Self {
+            genesis: "genesis.json".into(),
+            commit_timeout_ms: 10_000,
+            reveal_timeout_ms: 10_000,
+            batch_interval_ms: 20,
+            fetch_timeout_ms: 30_000,
+            max_concurrent_executions: 2,
+        }
+    }
+}
+
+/// Errors the engine reports to clients.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    /// The task spec or input was refused.
+    #[error(transparent)]
+    Spec(#[from] SpecError),
+    /// Unknown task.
+    #[error("unknown task {0}")]
+    UnknownTask(String),
+    /// The network refused to carry the task.
+    #[error("cannot gossip the task: {0}")]
+    Network(String),
+    /// The certificate does not check out.
+    #[error("certificate rejected: {0}")]
+    Certificate(String),
+    /// The task has no verdict yet.
+    #[error("task {0} has no verdict yet")]
+    NoVerdict(String),
+    /// The output could not be fetched.
+    #[error("cannot fetch the output {cid}: {reason}")]
+    Output {
+        /// CID.
+        cid: String,
+        /// Why.
+        reason: String,
+    },
+    /// The engine has stopped.
+    #[error("the consensus engine has stopped")]
+    Stopped,
+}
+
+enum Command {
+    Submit {
+        msg: TaskMessage,
+        reply: oneshot::Sender<Result<TaskId, EngineError>>,
+    },
+    Get {
+        id: TaskId,
+        reply: oneshot::Sender<Option<TaskRecord>>,
+    },
+    List {
+        reply: oneshot::Sender<Vec<TaskRecord>>,
+    },
+    Verify {
+        id: TaskId,
+        reply: oneshot::Sender<Result<VerifyReport, EngineError>>,
+    },
+    Reputation {
+        reply: oneshot::Sender<Vec<(String, u32)>>,
+    },
+}
+
+/// What `task verify` reports.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct VerifyReport {
+    /// Task id.
+    pub task: String,
+    /// Round of the certificate.
+    pub round: String,
+    /// Verified result hash.
+    pub result: String,
+    /// Output CID.
+    pub output_cid: String,
+    /// Members whose signatures were checked.
+    pub signers: Vec<String>,
+    /// Quorum required.
+    pub quorum: usize,
+    /// Whether the output bytes, if this node has them, hash to the result.
+    pub output_matches: Option<bool>,
+}
+
+/// A cloneable handle to the engine.
+#[derive(Clone)]
+pub struct EngineHandle {
+    tx: mpsc::Sender<Command>,
+    finished: broadcast::Sender<TaskId>,
+    content: Arc<dyn Content>,
+}
+
+impl EngineHandle {
+    async fn call<T>(
+        &self,
+        make: impl FnOnce(oneshot::Sender<T>) -> Command,
+    ) -> Result<T, EngineError> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(make(reply))
+            .await
+            .map_err(|_| EngineError::Stopped)?;
+        rx.await.map_err(|_| EngineError::Stopped)
+    }
+
+    /// Gossips a task and starts tracking it.
+    pub async fn submit(&self, msg: TaskMessage) -> Result<TaskId, EngineError> {
+        self.call(|reply| Command::Submit { msg, reply }).await?
+    }
+
+    /// A task record.
+    pub async fn get(&self, id: TaskId) -> Result<Option<TaskRecord>, EngineError> {
+        self.call(|reply| Command::Get { id, reply }).await
+    }
+
+    /// Waits until the task has ended or `timeout` passed; returns the record.
+    pub async fn wait(
+        &self,
+        id: TaskId,
+        timeout: Duration,
+    ) -> Result<Option<TaskRecord>, EngineError> {
+        let mut rx = self.finished.subscribe();
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let rec = self.get(id).await?;
+            if rec.as_ref().is_none_or(|r| r.is_final()) && rec.is_some() {
+                return Ok(rec);
+            }
+            match tokio::time::timeout_at(deadline, rx.recv()).await {
+                Err(_) => return self.get(id).await,
+                Ok(Ok(_)) | Ok(Err(broadcast::error::RecvError::Lagged(_))) => {}
+                Ok(Err(broadcast::error::RecvError::Closed)) => return Err(EngineError::Stopped),
+            }
+        }
+    }
+
+    /// All tasks.
+    pub async fn list(&self) -> Result<Vec<TaskRecord>, EngineError> {
+        self.call(|reply| Command::List { reply }).await
+    }
+
+    /// Checks a task's certificate independently.
+    pub async fn verify(&self, id: TaskId) -> Result<VerifyReport, EngineError> {
+        self.call(|reply| Command::Verify { id, reply }).await?
+    }
+
+    /// Reputation of every member this node has seen, in basis points.
+    pub async fn reputation(&self) -> Result<Vec<(String, u32)>, EngineError> {
+        self.call(|reply| Command::Reputation { reply }).await
+    }
+
+    /// The verified output of a task (from this node's own execution or the content layer).
+    pub async fn output(&self, id: TaskId) -> Result<Bytes, EngineError> {
+        let rec = self
+            .get(id)
+            .await?
+            .ok_or_else(|| EngineError::UnknownTask(hex::encode(id.0)))?;
+        let verdict = rec
+            .verdict
+            .ok_or_else(|| EngineError::NoVerdict(rec.id.clone()))?;
+        if let Some(own) = rec.own_output.as_deref().and_then(|h| hex::decode(h).ok())
+            && hex::encode(keccak256(&[&own])) == verdict.result
+        {
+            return Ok(own.into());
+        }
+        let cid: RawCid = verdict
+            .output_cid
+            .parse()
+            .map_err(|e: String| EngineError::Output {
+                cid: verdict.output_cid.clone(),
+                reason: e,
+            })?;
+        let bytes = self
+            .content
+            .get(cid)
+            .await
+            .map_err(|reason| EngineError::Output {
+                cid: verdict.output_cid.clone(),
+                reason,
+            })?;
+        if hex::encode(keccak256(&[&bytes])) != verdict.result {
+            return Err(EngineError::Output {
+                cid: verdict.output_cid,
+                reason: "fetched bytes do not hash to the verdict's result".into(),
+            });
+        }
+        Ok(bytes)
+    }
+}
+
+/// An inbound message for the engine (already size-checked and validated by p2p).
+#[derive(Debug)]
+pub enum Inbound {
+    /// A task announcement.
+    Task(TaskMessage),
+    /// A verified vote batch.
+    Votes(VerifiedBatch),
+}
+
+/// Validator of the tasks topic.
+pub fn validate_task(_: &PeerId, data: &[u8]) -> Validation {
+    match TaskMessage::decode(data) {
+        Ok(_) => Validation::Accept,
+        Err(SpecError::Unsupported(v)) => Validation::Ignore(format!("task message version {v}")),
+        Err(e) => Validation::Reject(e.to_string()),
+    }
+}
+
+/// Validator of the votes topic: decodes the envelope and checks the batch signature.
+pub fn validate_votes(_: &PeerId, data: &[u8]) -> Validation {
+    match decode_votes(data) {
+        Ok(_) => Validation::Accept,
+        Err((true, e)) => Validation::Ignore(e),
+        Err((false, e)) => Validation::Reject(e),
+    }
+}
+
+/// Decodes and verifies a votes envelope; the error says whether to ignore it.
+pub fn decode_votes(data: &[u8]) -> Result<VerifiedBatch, (bool, String)> {
+    let env = Envelope::decode(data, hal9_consensus::wire::MAX_VOTE_BATCH_BYTES)
+        .map_err(|e| (e.is_ignorable(), e.to_string()))?;
+    if env.kind != Kind::Votes {
+        return Err((false, "expected a votes envelope".into()));
+    }
+    hal9_consensus::validate_vote_message(&env.payload).map_err(|e| {
+        let ignore = matches!(e.action(), hal9_consensus::ValidationAction::Ignore);
+        (ignore, e.to_string())
+    })
+}
+
+/// Runs one task's program: fetch by CID, load (cached by digest), execute.
+struct ExecJob {
+    task: TaskId,
+    round: Round,
+    program: RawCid,
+    input: Arc<[u8]>,
+    fuel: u64,
+}
+
+struct ExecDone {
+    task: TaskId,
+    round: Round,
+    result: Result<(Vec<u8>, RawCid), String>,
+}
+
+/// The engine task.
+pub struct Engine {
+    cfg: EngineConfig,
+    keypair: Keypair,
+    driver: Driver,
+    validators: ValidatorSet,
+    plugins: PluginEngine,
+    content: Arc<dyn Content>,
+    net: NetworkHandle,
+    store: Arc<Store>,
+    tasks: HashMap<TaskId, TaskRecord>,
+    inputs: HashMap<TaskId, Arc<[u8]>>,
+    timers: BTreeMap<(u64, u64), (TaskId, Timer)>,
+    timer_seq: u64,
+    outbox: Vec<VoteItem>,
+    seq: u64,
+    salt_secret: [u8; 32],
+    commands: mpsc::Receiver<Command>,
+    inbound: mpsc::Receiver<Inbound>,
+    exec_tx: mpsc::Sender<ExecDone>,
+    exec_rx: mpsc::Receiver<ExecDone>,
+    exec_slots: Arc<tokio::sync::Semaphore>,
+    finished: broadcast::Sender<TaskId>,
+    fault: Fault,
+}
+
+/// Deliberate misbehaviour for tests (compiled only with `fault-injection`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Fault {
+    None,
+    #[cfg_attr(not(feature = "fault-injection"), allow(dead_code))]
+    WrongResult,
+}
+
+impl Fault {
+    fn from_env() -> Self {
+        #[cfg(feature = "fault-injection")]
+        if std::env::var("HAL9_FAULT").as_deref() == Ok("wrong-result") {
+            warn!(target: "hal9::engine", "FAULT INJECTION: this node reports wrong results");
+            return Fault::WrongResult;
+        }
+        Fault::None
+    }
+}
+
+impl Engine {
+    /// Builds the engine; returns it, its handle and the sender for inbound gossip.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        cfg: EngineConfig,
+        keypair: Keypair,
+        validators: ValidatorSet,
+        plugins: PluginEngine,
+        content: Arc<dyn Content>,
+        net: NetworkHandle,
+        store: Arc<Store>,
+        metrics: hal9_consensus::Metrics,
+    ) -> Result<(Self, EngineHandle, mpsc::Sender<Inbound>), crate::store::StoreError> {
+        let local = keypair.public().to_peer_id();
+        let ccfg = hal9_consensus::Config {
+            commit_timeout_ms: cfg.commit_timeout_ms,
+            reveal_timeout_ms: cfg.reveal_timeout_ms,
+            ..Default::default()
+        };
+        let mut driver = Driver::new(local, ccfg, validators.clone()).with_metrics(metrics);
+        let mut book = driver.reputation().clone();
+        for (peer, bps) in store.reputation()? {
+            if let Ok(p) = peer.parse::<PeerId>() {
+                book.set(p, bps);
+            }
+        }
+        driver = driver.with_reputation(book);
+        let secret_src = keypair.to_protobuf_encoding().unwrap_or_default();
+        let salt_secret = keccak256(&[b"hal9/salt/1", &secret_src]);
+        let (cmd_tx, cmd_rx) = mpsc::channel(1024);
+        let (in_tx, in_rx) = mpsc::channel(4096);
+        let (exec_tx, exec_rx) = mpsc::channel(1024);
+        let (finished, _) = broadcast::channel(1024);
+        let handle = EngineHandle {
+            tx: cmd_tx,
+            finished: finished.clone(),
+            content: content.clone(),
+        };
+        let engine = Self {
+            exec_slots: Arc::new(tokio::sync::Semaphore::new(
+                cfg.max_concurrent_executions.max(1),
+            )),
+            cfg,
+            keypair,
+            driver,
+            validators,
+            plugins,
+            content,
+            net,
+            store,
+            tasks: HashMap::new(),
+            inputs: HashMap::new(),
+            timers: BTreeMap::new(),
+            timer_seq: 0,
+            outbox: Vec::new(),
+            // Strictly increasing across restarts without persisting a counter.
+            seq: now_ms().saturating_mul(1000),
+            salt_secret,
+            commands: cmd_rx,
+            inbound: in_rx,
+            exec_tx,
+            exec_rx,
+            finished,
+            fault: Fault::from_env(),
+        };
+        Ok((engine, handle, in_tx))
+    }
+
+    /// Reloads tasks and own votes from the store and resumes them.
+    async fn restore(&mut self) {
+        let store = self.store.clone();
+        let loaded = tokio::task::spawn_blocking(move || {
+            Ok::<_, crate::store::StoreError>((
+                store.tasks::<TaskRecord>()?,
+                store.votes::<VoteRecord>()?,
+            ))
+        })
+        .await;
+        let (tasks, votes) = match loaded {
+            Ok(Ok(v)) => v,
+            Ok(Err(e)) => {
+                warn!(target: "hal9::engine", error = %e, "cannot reload tasks");
+                return;
+            }
+            Err(e) => {
+                warn!(target: "hal9::engine", error = %e, "cannot reload tasks");
+                return;
+            }
+        };
+        let now = now_ms();
+        let mut voted = std::collections::HashSet::new();
+        for v in votes.iter().filter_map(VoteRecord::to_vote) {
+            let unfinished = self
+                .tasks_by_hex(&tasks, &v.task)
+                .is_some_and(|r| !r.is_final());
+            voted.insert(v.task);
+            if unfinished {
+                let fx = self.driver.apply(Input::Restore { vote: v, now });
+                self.carry_out(fx).await;
+            }
+        }
+        let mut resumed = 0;
+        for rec in tasks {
+            let Some(id) = hex::decode(&rec.id)
+                .ok()
+                .and_then(|b| <[u8; 32]>::try_from(b).ok())
+            else {
+                continue;
+            };
+            let id = TaskId(id);
+            if let Some(input) = hex::decode(&rec.input).ok() {
+                self.inputs.insert(id, input.into());
+            }
+            let final_ = rec.is_final();
+            let replicas = rec.replicas;
+            self.tasks.insert(id, rec);
+            if !final_ && !voted.contains(&id) {
+                let fx = self.driver.apply(Input::TaskSeen {
+                    task: id,
+                    params: TaskParams {
+                        r: replicas as usize,
+                        capability: None,
+                    },
+                    now,
+                });
+                self.carry_out(fx).await;
+                resumed += 1;
+            }
+        }
+        info!(target: "hal9::engine", tasks = self.tasks.len(), resumed, restored_votes = voted.len(), "engine state reloaded");
+    }
+
+    fn tasks_by_hex<'a>(&self, tasks: &'a [TaskRecord], id: &TaskId) -> Option<&'a TaskRecord> {
+        let h = hex::encode(id.0);
+        tasks.iter().find(|r| r.id == h)
+    }
+
+    /// Runs the engine until every handle and the inbound sender are dropped.
+    pub async fn run(mut self) {
+        self.restore().await;
+        let mut tick =
+            tokio::time::interval(Duration::from_millis(self.cfg.batch_interval_ms.max(1)));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            let next = self.timers.keys().next().map(|(at, _)| *at);
+            let sleep = async {
+                match next {
+                    Some(at) => {
+                        tokio::time::sleep(Duration::from_millis(at.saturating_sub(now_ms()))).await
+                    }
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                cmd = self.commands.recv() => match cmd {
+                    Some(c) => self.on_command(c).await,
+                    None => break,
+                },
+                msg = self.inbound.recv() => match msg {
+                    Some(m) => self.on_inbound(m).await,
+                    None => break,
+                },
+                Some(done) = self.exec_rx.recv() => self.on_exec_done(done).await,
+                _ = tick.tick() => self.flush_votes().await,
+                _ = sleep => self.fire_timers().await,
+            }
+        }
+        info!(target: "hal9::engine", "engine stopped");
+    }
+
+    async fn on_command(&mut self, cmd: Command) {
+        match cmd {
+            Command::Submit { msg, reply } => {
+                let id = msg.id;
+                if !self.tasks.contains_key(&id) {
+                    if let Err(e) = self.net.publish(TASKS_TOPIC, msg.encode()).await {
+                        let _ = reply.send(Err(EngineError::Network(e.to_string())));
+                        return;
+                    }
+                    self.on_task(msg).await;
+                }
+                let _ = reply.send(Ok(id));
+            }
+            Command::Get { id, reply } => {
+                let _ = reply.send(self.tasks.get(&id).cloned());
+            }
+            Command::List { reply } => {
+                let mut all: Vec<_> = self.tasks.values().cloned().collect();
+                all.sort_by_key(|r| r.seen_at_ms);
+                let _ = reply.send(all);
+            }
+            Command::Verify { id, reply } => {
+                let _ = reply.send(self.verify(id));
+            }
+            Command::Reputation { reply } => {
+                let mut v: Vec<_> = self
+                    .driver
+                    .reputation()
+                    .entries()
+                    .map(|(p, b)| (p.to_string(), b))
+                    .collect();
+                v.sort();
+                let _ = reply.send(v);
+            }
+        }
+    }
+
+    fn verify(&self, id: TaskId) -> Result<VerifyReport, EngineError> {
+        let rec = self
+            .tasks
+            .get(&id)
+            .ok_or_else(|| EngineError::UnknownTask(hex::encode(id.0)))?;
+        let v = rec
+            .verdict
+            .as_ref()
+            .ok_or_else(|| EngineError::NoVerdict(rec.id.clone()))?;
+        let bytes = hex::decode(&v.certificate)
+            .map_err(|e| EngineError::Certificate(format!("stored certificate is not hex: {e}")))?;
+        let cert =
+            Certificate::decode(&bytes).map_err(|e| EngineError::Certificate(e.to_string()))?;
+        if cert.task != id {
+            return Err(EngineError::Certificate(
+                "certificate is for another task".into(),
+            ));
+        }
+        let params = TaskParams {
+            r: rec.replicas as usize,
+            capability: None,
+        };
+        cert.verify(&self.validators, &params)
+            .map_err(|e| EngineError::Certificate(e.to_string()))?;
+        let committee = match cert.round {
+            Round::Primary => rec.replicas as usize,
+            Round::Escalation => 2 * rec.replicas as usize + 1,
+        };
+        let output_matches = rec
+            .own_output
+            .as_deref()
+            .and_then(|h| hex::decode(h).ok())
+            .map(|o| keccak256(&[&o]) == cert.result.0);
+        Ok(VerifyReport {
+            task: rec.id.clone(),
+            round: round_name(cert.round).into(),
+            result: hex::encode(cert.result.0),
+            output_cid: v.output_cid.clone(),
+            signers: cert
+                .votes
+                .iter()
+                .map(|v| v.reveal.signer.to_string())
+                .collect(),
+            quorum: hal9_consensus::quorum(committee),
+            output_matches,
+        })
+    }
+
+    async fn on_inbound(&mut self, msg: Inbound) {
+        match msg {
+            Inbound::Task(t) => {
+                if !self.tasks.contains_key(&t.id) {
+                    self.on_task(t).await;
+                }
+            }
+            Inbound::Votes(batch) => {
+                let fx = self.driver.apply(Input::Votes {
+                    batch,
+                    now: now_ms(),
+                });
+                self.carry_out(fx).await;
+            }
+        }
+    }
+
+    async fn on_task(&mut self, t: TaskMessage) {
+        let id = t.id;
+        let params = TaskParams {
+            r: t.spec.replicas as usize,
+            capability: None,
+        };
+        let committee = self
+            .validators
+            .committee(&id, params.r, None)
+            .map(|c| c.iter().map(|p| p.to_string()).collect())
+            .unwrap_or_default();
+        let program = t.spec.program().map(|c| c.to_string()).unwrap_or_default();
+        let rec = TaskRecord {
+            id: hex::encode(id.0),
+            spec: hex::encode(t.spec.encode()),
+            input: hex::encode(&t.input),
+            program,
+            replicas: t.spec.replicas,
+            status: TaskStatus::Pending,
+            committee,
+            escalation_committee: Vec::new(),
+            own_output: None,
+            verdict: None,
+            nondeterministic: false,
+            error: None,
+            seen_at_ms: now_ms(),
+            outcomes: Vec::new(),
+        };
+        info!(target: "hal9::engine", task = %rec.id, program = %rec.program, r = rec.replicas, "task seen");
+        self.inputs.insert(id, t.input.into());
+        self.tasks.insert(id, rec);
+        self.persist_task(id).await;
+        let fx = self.driver.apply(Input::TaskSeen {
+            task: id,
+            params,
+            now: now_ms(),
+        });
+        self.carry_out(fx).await;
+    }
+
+    async fn persist_task(&self, id: TaskId) {
+        let Some(rec) = self.tasks.get(&id).cloned() else {
+            return;
+        };
+        let store = self.store.clone();
+        let res = tokio::task::spawn_blocking(move || store.put_task(&rec.id, &rec)).await;
+        if let Ok(Err(e)) = res {
+            warn!(target: "hal9::engine", error = %e, "cannot persist task");
+        }
+    }
+
+    async fn fire_timers(&mut self) {
+        let now = now_ms();
+        while let Some(entry) = self.timers.first_entry() {
+            if entry.key().0 > now {
+                break;
+            }
+            let (task, timer) = entry.remove();
+            let fx = self.driver.apply(Input::Timeout { task, timer, now });
+            self.carry_out(fx).await;
+        }
+    }
+
+    async fn flush_votes(&mut self) {
+        while !self.outbox.is_empty() {
+            let n = self.outbox.len().min(MAX_BATCH);
+            let items: Vec<VoteItem> = self.outbox.drain(..n).collect();
+            self.seq += 1;
+            let batch = match VoteBatch::sign(&self.keypair, self.seq, items) {
+                Ok(b) => b,
+                Err(e) => {
+                    warn!(target: "hal9::engine", error = %e, "cannot sign vote batch");
+                    continue;
+                }
+            };
+            let bytes = Envelope::new(Kind::Votes, batch.encode()).encode();
+            if let Err(e) = self.net.publish(VOTES_TOPIC, bytes).await {
+                warn!(target: "hal9::engine", error = %e, "cannot gossip vote batch");
+            }
+            match batch.verify() {
+                Ok(own) => {
+                    let fx = self.driver.apply(Input::Votes {
+                        batch: own,
+                        now: now_ms(),
+                    });
+                    Box::pin(self.carry_out(fx)).await;
+                }
+                Err(e) => warn!(target: "hal9::engine", error = %e, "own batch does not verify"),
+            }
+        }
+    }
+
+    fn salt(&self, task: &TaskId, round: Round) -> Salt {
+        Salt(keccak256(&[&self.salt_secret, &task.0, &[round.as_u8()]]))
+    }
+
+    async fn on_exec_done(&mut self, done: ExecDone) {
+        let now = now_ms();
+        let fx = match done.result {
+            Ok((output, cid)) => {
+                let result = ResultHash::of_output(&output);
+                if let Some(rec) = self.tasks.get_mut(&done.task) {
+                    rec.own_output = Some(hex::encode(&output));
+                }
+                self.persist_task(done.task).await;
+                let Some(cid) = Cid::new(cid.to_bytes()) else {
+                    return;
+                };
+                self.driver.apply(Input::ExecutionFinished {
+                    task: done.task,
+                    round: done.round,
+                    result,
+                    cid,
+                    salt: self.salt(&done.task, done.round),
+                    now,
+                })
+            }
+            Err(reason) => {
+                warn!(target: "hal9::engine", task = %hex::encode(done.task.0), %reason, "execution failed");
+                if let Some(rec) = self.tasks.get_mut(&done.task) {
+                    rec.error = Some(reason);
+                }
+                self.driver.apply(Input::ExecutionFailed {
+                    task: done.task,
+                    round: done.round,
+                    now,
+                })
+            }
+        };
+        self.carry_out(fx).await;
+    }
+
+    fn spawn_execution(&self, job: ExecJob) {
+        let (content, plugins, tx, slots, fault) = (
+            self.content.clone(),
+            self.plugins.clone(),
+            self.exec_tx.clone(),
+            self.exec_slots.clone(),
+            self.fault,
+        );
+        let fetch_timeout = Duration::from_millis(self.cfg.fetch_timeout_ms);
+        tokio::spawn(async move {
+            let (task, round) = (job.task, job.round);
+            let result = async {
+                let _permit = slots.acquire_owned().await.map_err(|e| e.to_string())?;
+                let digest = ModuleDigest(job.program.digest());
+                if plugins.cached(&digest).is_none() {
+                    let wasm = tokio::time::timeout(fetch_timeout, content.get(job.program))
+                        .await
+                        .map_err(|_| {
+                            format!("program {} not found within {fetch_timeout:?}", job.program)
+                        })??;
+                    let p2 = plugins.clone();
+                    tokio::task::spawn_blocking(move || {
+                        p2.load_verified(digest, &wasm).map(|_| ())
+                    })
+                    .await
+                    .map_err(|e| e.to_string())?
+                    .map_err(|e| e.to_string())?;
+                }
+                let req = ExecRequest {
+                    module: digest,
+                    input: job.input,
+                    task_id: hal9_plugins::TaskId(task.0),
+                    limits: None,
+                };
+                let fuel = job.fuel;
+                let p2 = plugins.clone();
+                let out = tokio::task::spawn_blocking(move || {
+                    let mut req = req;
+                    let plugin = p2.cached(&req.module).ok_or("module evicted")?;
+                    let mut limits = p2.default_limits(&plugin);
+                    limits.fuel = limits.fuel.min(fuel);
+                    req.limits = Some(limits);
+                    p2.execute(&req).map_err(|e| e.to_string())
+                })
+                .await
+                .map_err(|e| e.to_string())??;
+                let mut output = out.output;
+                if fault == Fault::WrongResult {
+                    output.push(0xff);
+                }
+                let cid = content.add(Bytes::from(output.clone())).await?;
+                Ok::<_, String>((output, cid))
+            }
+            .await;
+            let _ = tx
+                .send(ExecDone {
+                    task,
+                    round,
+                    result,
+                })
+                .await;
+        });
+    }
+
+    async fn carry_out(&mut self, effects: Vec<Effect>) {
+        let mut changed = Vec::new();
+        for fx in effects {
+            match fx {
+                Effect::Execute { task, round } => {
+                    let (Some(rec), Some(input)) = (self.tasks.get(&task), self.inputs.get(&task))
+                    else {
+                        continue;
+                    };
+                    let Ok(spec) = hex::decode(&rec.spec)
+                        .map_err(|e| e.to_string())
+                        .and_then(|b| spec::TaskSpec::decode(&b).map_err(|e| e.to_string()))
+                    else {
+                        continue;
+                    };
+                    let Ok(program) = spec.program() else {
+                        continue;
+                    };
+                    debug!(target: "hal9::engine", task = %rec.id, ?round, "executing");
+                    self.spawn_execution(ExecJob {
+                        task,
+                        round,
+                        program,
+                        input: input.clone(),
+                        fuel: spec.fuelLimit,
+                    });
+                }
+                Effect::Persist(vote) => {
+                    let rec = VoteRecord::from_vote(&vote);
+                    let key = hex::encode(vote.task.0);
+                    let store = self.store.clone();
+                    match tokio::task::spawn_blocking(move || store.put_vote(&key, &rec)).await {
+                        Ok(Ok(())) => {}
+                        other => {
+                            // Never broadcast a vote that is not durable.
+                            warn!(target: "hal9::engine", ?other, "cannot persist vote; withholding it");
+                            return;
+                        }
+                    }
+                }
+                Effect::Broadcast(item) => self.outbox.push(item),
+                Effect::SetTimer { task, timer, at } => {
+                    self.timer_seq += 1;
+                    self.timers.insert((at, self.timer_seq), (task, timer));
+                }
+                Effect::Verdict(v) => {
+                    if let Some(rec) = self.tasks.get_mut(&v.task) {
+                        rec.status = TaskStatus::Verified;
+                        let output_cid = RawCid::from_bytes(v.cid.as_bytes())
+                            .map(|c| c.to_string())
+                            .unwrap_or_else(|_| hex::encode(v.cid.as_bytes()));
+                        info!(target: "hal9::engine", task = %rec.id, result = %hex::encode(v.result.0), output = %output_cid, "verdict");
+                        rec.verdict = Some(VerdictRecord {
+                            round: round_name(v.round).into(),
+                            result: hex::encode(v.result.0),
+                            output_cid,
+                            attesters: v
+                                .certificate
+                                .votes
+                                .iter()
+                                .map(|c| c.reveal.signer.to_string())
+                                .collect(),
+                            certificate: hex::encode(v.certificate.encode()),
+                            decided_at_ms: now_ms(),
+                        });
+                        changed.push(v.task);
+                    }
+                }
+                Effect::Escalate { task, committee } => {
+                    if let Some(rec) = self.tasks.get_mut(&task) {
+                        info!(target: "hal9::engine", task = %rec.id, size = committee.len(), "escalating");
+                        if rec.status == TaskStatus::Pending {
+                            rec.status = TaskStatus::Escalated;
+                        }
+                        rec.escalation_committee =
+                            committee.iter().map(|p| p.to_string()).collect();
+                        changed.push(task);
+                    }
+                }
+                Effect::Failed {
+                    task,
+                    nondeterministic,
+                } => {
+                    if let Some(rec) = self.tasks.get_mut(&task) {
+                        warn!(target: "hal9::engine", task = %rec.id, nondeterministic, "task failed: no quorum");
+                        rec.status = TaskStatus::Failed;
+                        rec.nondeterministic = nondeterministic;
+                        changed.push(task);
+                    }
+                }
+                Effect::Misbehaviour(ev) => {
+                    warn!(target: "hal9::engine", evidence = ?ev, "misbehaviour observed");
+                }
+                Effect::Settled { task, outcomes, .. } => {
+                    if let Some(rec) = self.tasks.get_mut(&task) {
+                        rec.outcomes = outcomes
+                            .iter()
+                            .map(|(p, o)| (p.to_string(), outcome_name(*o).to_string()))
+                            .collect();
+                        changed.push(task);
+                    }
+                }
+                Effect::Reputation(change) => {
+                    debug!(target: "hal9::engine", ?change, "reputation changed");
+                    let entries: Vec<(String, u32)> = self
+                        .driver
+                        .reputation()
+                        .entries()
+                        .map(|(p, b)| (p.to_string(), b))
+                        .collect();
+                    let store = self.store.clone();
+                    let _ =
+                        tokio::task::spawn_blocking(move || store.put_reputation(&entries)).await;
+                }
+                Effect::Rejected { task, error } => {
+                    if let Some(rec) = self.tasks.get_mut(&task) {
+                        warn!(target: "hal9::engine", task = %rec.id, %error, "task rejected");
+                        rec.status = TaskStatus::Rejected;
+                        rec.error = Some(error.to_string());
+                        changed.push(task);
+                    }
+                }
+            }
+        }
+        for task in changed {
+            self.persist_task(task).await;
+            if self.tasks.get(&task).is_some_and(|r| r.is_final()) {
+                let _ = self.finished.send(task);
+            }
+        }
+    }
+}
+
+fn round_name(r: Round) -> &'static str {
+    match r {
+        Round::Primary => "primary",
+        Round::Escalation => "escalation",
+    }
+}
+
+fn outcome_name(o: Outcome) -> String {
+    format!("{o:?}").to_lowercase()
+}
