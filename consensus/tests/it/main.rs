@@ -3,6 +3,7 @@
 
 mod codec;
 mod driver;
+mod fuzz_driver;
 mod harness;
 mod sim;
 mod simulation;
