@@ -197,6 +197,14 @@ pub enum TaskError {
         /// Value given.
         found: usize,
     },
+    /// Capability name too long.
+    #[error("expected a capability name of at most {max} bytes, found {found}")]
+    BadCapability {
+        /// Upper bound.
+        max: usize,
+        /// Length given.
+        found: usize,
+    },
     /// The committee could not be drawn.
     #[error("committee draw failed: {0}")]
     Committee(#[from] CommitteeError),

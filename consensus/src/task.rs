@@ -104,6 +104,80 @@ pub struct PersistedVote {
     pub round_started_at: u64,
 }
 
+/// Version of the [`PersistedVote`] encoding.
+pub const PERSISTED_VOTE_VERSION: u16 = 1;
+/// Longest capability name stored in a [`PersistedVote`].
+pub const MAX_CAPABILITY_BYTES: usize = 64;
+
+impl PersistedVote {
+    /// Canonical bytes for the node's store.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut w = Vec::with_capacity(200);
+        w.extend_from_slice(&PERSISTED_VOTE_VERSION.to_be_bytes());
+        w.extend_from_slice(&self.task.0);
+        w.extend_from_slice(&(self.params.r as u32).to_be_bytes());
+        let cap = self.params.capability.as_deref().unwrap_or("").as_bytes();
+        let cap = &cap[..cap.len().min(MAX_CAPABILITY_BYTES)];
+        w.push(u8::from(self.params.capability.is_some()));
+        w.push(cap.len() as u8);
+        w.extend_from_slice(cap);
+        w.push(self.round.as_u8());
+        w.extend_from_slice(&self.result.0);
+        w.extend_from_slice(&self.salt.0);
+        w.push(self.cid.as_bytes().len() as u8);
+        w.extend_from_slice(self.cid.as_bytes());
+        w.extend_from_slice(&self.round_started_at.to_be_bytes());
+        w
+    }
+
+    /// Decode bytes read back from the store.
+    pub fn decode(bytes: &[u8]) -> Result<Self, crate::error::DecodeError> {
+        use crate::error::DecodeError;
+        let mut r = crate::wire::Reader::new(bytes, "persisted vote");
+        let version = r.u16("version")?;
+        if version != PERSISTED_VOTE_VERSION {
+            return Err(DecodeError::UnsupportedVersion {
+                kind: "persisted vote",
+                supported: PERSISTED_VOTE_VERSION,
+                found: version,
+            });
+        }
+        let task = TaskId(r.array("task id")?);
+        let rep = r.u32("replication")? as usize;
+        let has_cap = r.u8("capability flag")? == 1;
+        let clen = r.u8("capability length")? as usize;
+        if clen > MAX_CAPABILITY_BYTES {
+            return Err(r.malformed(format!(
+                "expected a capability of at most {MAX_CAPABILITY_BYTES} bytes, found {clen}"
+            )));
+        }
+        let cap = String::from_utf8(r.bytes(clen, "capability")?.to_vec())
+            .map_err(|_| r.malformed("expected a UTF-8 capability".into()))?;
+        let rn = r.u8("round")?;
+        let round = Round::from_u8(rn)
+            .ok_or_else(|| r.malformed(format!("expected round 0 or 1, found {rn}")))?;
+        let result = ResultHash(r.array("result")?);
+        let salt = Salt(r.array("salt")?);
+        let cid_len = r.u8("cid length")? as usize;
+        let cid = Cid::new(r.bytes(cid_len, "cid")?.to_vec())
+            .ok_or_else(|| r.malformed(format!("expected a short cid, found {cid_len} bytes")))?;
+        let round_started_at = r.u64("round start")?;
+        r.finish()?;
+        Ok(Self {
+            task,
+            params: TaskParams {
+                r: rep,
+                capability: has_cap.then_some(cap),
+            },
+            round,
+            result,
+            salt,
+            cid,
+            round_started_at,
+        })
+    }
+}
+
 /// Proof of misbehaviour by a member.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Evidence {
@@ -415,6 +489,14 @@ impl TaskState {
                 min: MIN_COMMITTEE,
                 max: ctx.config.max_r,
                 found: params.r,
+            });
+        }
+        if let Some(c) = &params.capability
+            && c.len() > MAX_CAPABILITY_BYTES
+        {
+            return Err(TaskError::BadCapability {
+                max: MAX_CAPABILITY_BYTES,
+                found: c.len(),
             });
         }
         let committee = validators.committee(&id, params.r, params.capability.as_deref())?;

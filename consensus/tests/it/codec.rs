@@ -231,3 +231,35 @@ fn certificate_round_trips() {
     bad.push(1);
     assert!(Certificate::decode(&bad).unwrap_err().is_penalised());
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 128, ..ProptestConfig::default() })]
+
+    #[test]
+    fn persisted_vote_round_trips(
+        task in any::<[u8; 32]>(),
+        r in 3usize..200,
+        cap in proptest::option::of("[a-z]{0,64}"),
+        round in arb_round(),
+        result in any::<[u8; 32]>(),
+        salt in any::<[u8; 32]>(),
+        cid in proptest::collection::vec(any::<u8>(), 0..=128),
+        at in any::<u64>(),
+    ) {
+        let v = PersistedVote {
+            task: TaskId(task),
+            params: TaskParams { r, capability: cap },
+            round,
+            result: ResultHash(result),
+            salt: Salt(salt),
+            cid: Cid::new(cid).unwrap(),
+            round_started_at: at,
+        };
+        prop_assert_eq!(PersistedVote::decode(&v.encode()).unwrap(), v);
+    }
+
+    #[test]
+    fn persisted_vote_decoder_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..300)) {
+        let _ = PersistedVote::decode(&bytes);
+    }
+}

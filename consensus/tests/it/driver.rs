@@ -229,6 +229,11 @@ fn restart_from_persisted_vote_reveals_the_same_value() {
         _ => unreachable!(),
     };
 
+    // The store keeps it as bytes.
+    let bytes = persisted.encode();
+    let persisted = PersistedVote::decode(&bytes).unwrap();
+    assert!(PersistedVote::decode(&bytes[..bytes.len() - 1]).is_err());
+
     // Crash: a fresh driver with the same identity and genesis.
     let mut d = Driver::new(h.local, config(), h.validators.clone());
     let fx = d.apply(Input::Restore {
