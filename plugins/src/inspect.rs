@@ -5,7 +5,7 @@ use wasmtime::{ExternType, Module};
 
 use crate::{
     Error, PluginEngine, Result,
-    abi::{self, ABI_VERSION, HOST_MODULE},
+    abi::{self, HOST_MODULE},
     digest::ModuleDigest,
     manifest::{Manifest, custom_sections},
 };
@@ -29,7 +29,7 @@ pub struct Inspection {
     pub digest: String,
     /// Size in bytes.
     pub size: usize,
-    /// ABI version declared by the manifest (the host's when there is none).
+    /// ABI version of the manifest in force (the host's for the default).
     pub abi_version: u32,
     /// Whether the module carries a `hal9.manifest` section.
     pub embedded_manifest: bool,
@@ -109,11 +109,7 @@ pub fn inspect(
     Ok(Inspection {
         digest: ModuleDigest::of(wasm).to_hex(),
         size: wasm.len(),
-        abi_version: if manifest.abi == 0 {
-            ABI_VERSION
-        } else {
-            manifest.abi
-        },
+        abi_version: manifest.abi,
         embedded_manifest,
         manifest,
         imports,

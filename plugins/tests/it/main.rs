@@ -1,6 +1,7 @@
 //! Integration tests of hal9-plugins: hostile modules, the example plugins,
 //! the cache and determinism.
 
+mod cli;
 mod examples;
 mod hostile;
 mod runtime;
