@@ -35,6 +35,7 @@ pub struct Config {
     pub reveal_timeout_ms: u64,
     /// Pause between seeing q commits and revealing, so that the commits
     /// reach everyone before the first reveal (fewer late commits), ms.
+    /// Set it above the gossip latency spread (default 250).
     pub reveal_delay_ms: u64,
     /// Largest replication factor accepted.
     pub max_r: usize,
@@ -54,7 +55,7 @@ impl Default for Config {
         Self {
             commit_timeout_ms: 10_000,
             reveal_timeout_ms: 10_000,
-            reveal_delay_ms: 0,
+            reveal_delay_ms: 250,
             max_r: 64,
             max_tasks: 10_000,
             max_tombstones: 50_000,
