@@ -7,7 +7,7 @@
 //!   the network's validation step;
 //! - [`Certificate`]: q signed reveals any node can check alone;
 //! - [`reputation`]: integer EWMA of outcomes;
-//! - [`bench`]: throughput figures for `hal9 bench`.
+//! - [`bench`](mod@bench): throughput figures for `hal9 bench`.
 
 pub mod bench;
 pub mod certificate;
