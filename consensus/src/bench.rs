@@ -32,6 +32,8 @@ pub struct CoreBenchReport {
     pub bytes: usize,
     /// Observer time: decode + verify + apply, all batches.
     pub observe: Duration,
+    /// Part of `observe` spent decoding and verifying signatures.
+    pub verify: Duration,
     /// Member time: building and signing all batches.
     pub sign: Duration,
 }
@@ -48,7 +50,7 @@ impl std::fmt::Display for CoreBenchReport {
         write!(
             f,
             "consensus core r=3: {} tasks, {} verdicts, {} batches ({} bytes); observe {:.3} s = {:.0} tasks/s \
-             ({:.1} us/task); sign {:.3} s",
+             ({:.1} us/task, of which decode+verify {:.3} s); sign {:.3} s",
             self.tasks,
             self.verdicts,
             self.batches,
@@ -56,6 +58,7 @@ impl std::fmt::Display for CoreBenchReport {
             self.observe.as_secs_f64(),
             self.tasks_per_second(),
             self.observe.as_secs_f64() * 1e6 / self.tasks.max(1) as f64,
+            self.verify.as_secs_f64(),
             self.sign.as_secs_f64(),
         )
     }
@@ -146,8 +149,12 @@ pub fn core_throughput(n_tasks: usize) -> CoreBenchReport {
             now: 0,
         });
     }
+    let mut verify = Duration::ZERO;
     for bytes in &wire {
-        let Ok(batch) = validate_vote_message(bytes) else {
+        let tv = Instant::now();
+        let checked = validate_vote_message(bytes);
+        verify += tv.elapsed();
+        let Ok(batch) = checked else {
             continue;
         };
         for e in driver.apply(Input::Votes { batch, now: 1 }) {
@@ -163,6 +170,7 @@ pub fn core_throughput(n_tasks: usize) -> CoreBenchReport {
         batches: wire.len(),
         bytes: wire.iter().map(Vec::len).sum(),
         observe,
+        verify,
         sign,
     }
 }
