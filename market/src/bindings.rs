@@ -1,0 +1,85 @@
+//! alloy `sol!` bindings over the committed contract artifacts
+//! (`market/abi/*.json`: ABI and creation bytecode, produced by
+//! `market/abi/update.sh` from the forge build) and over the shared wire
+//! types in `contracts/src/Hal9Types.sol`.
+
+#![allow(missing_docs, unreachable_pub, clippy::too_many_arguments)]
+
+use alloy::sol;
+
+sol!(
+    #[sol(rpc)]
+    #[derive(Debug)]
+    HAL9Token,
+    "abi/HAL9Token.json"
+);
+
+sol!(
+    #[sol(rpc)]
+    #[derive(Debug)]
+    NeuronRegistry,
+    "abi/NeuronRegistry.json"
+);
+
+sol!(
+    #[sol(rpc)]
+    #[derive(Debug)]
+    RewardsDistributor,
+    "abi/RewardsDistributor.json"
+);
+
+sol!(
+    #[sol(rpc)]
+    #[derive(Debug)]
+    ComputationMarket,
+    "abi/ComputationMarket.json"
+);
+
+sol!(
+    #[sol(rpc)]
+    #[derive(Debug)]
+    HAL9Governor,
+    "abi/HAL9Governor.json"
+);
+
+sol!(
+    #[sol(rpc)]
+    #[derive(Debug)]
+    TimelockController,
+    "abi/TimelockController.json"
+);
+
+/// The wire types shared with the contracts, from the one Solidity file that
+/// defines them.
+pub mod types {
+    alloy::sol!(
+        #[sol(all_derives)]
+        "../contracts/src/Hal9Types.sol"
+    );
+}
+
+impl From<types::TaskSpec> for ComputationMarket::TaskSpec {
+    fn from(s: types::TaskSpec) -> Self {
+        Self {
+            programCid: s.programCid,
+            inputHash: s.inputHash,
+            inputCid: s.inputCid,
+            replicas: s.replicas,
+            fuelLimit: s.fuelLimit,
+            capabilities: s.capabilities,
+            submitter: s.submitter,
+            nonce: s.nonce,
+            deadline: s.deadline,
+        }
+    }
+}
+
+impl From<types::Dissent> for ComputationMarket::Dissent {
+    fn from(d: types::Dissent) -> Self {
+        Self {
+            resultHash: d.resultHash,
+            outputCid: d.outputCid,
+            signature: d.signature,
+        }
+    }
+}

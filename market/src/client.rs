@@ -1,0 +1,434 @@
+//! The chain client: typed calls to the hal9 contracts for a node, a client
+//! or a test, with revert reasons decoded and every transaction's receipt
+//! checked.
+
+use std::time::Duration;
+
+use alloy::contract::{CallBuilder, CallDecoder};
+use alloy::primitives::{Address, B256, Bytes, U256};
+use alloy::providers::Provider;
+use alloy::rpc::types::TransactionReceipt;
+use alloy::signers::local::PrivateKeySigner;
+
+use crate::bindings::{
+    ComputationMarket::{self, ComputationMarketInstance},
+    HAL9Token::{self, HAL9TokenInstance},
+    NeuronRegistry::{self, NeuronRegistryInstance},
+    RewardsDistributor::RewardsDistributorInstance,
+    types::{Dissent, TaskSpec},
+};
+use crate::deploy::Deployment;
+use crate::eip712;
+use crate::error::{MarketError, Result};
+use crate::metrics::Metrics;
+
+/// Upper bound on log entries returned by one `posted_tasks` query.
+pub const MAX_EVENTS_PER_QUERY: usize = 10_000;
+
+/// Renders a contract error with its decoded revert when the ABI knows it.
+pub fn describe_error(e: &alloy::contract::Error) -> String {
+    if let Some(err) = e.as_decoded_interface_error::<ComputationMarket::ComputationMarketErrors>()
+    {
+        return format!("ComputationMarket reverted: {err:?}");
+    }
+    if let Some(err) = e.as_decoded_interface_error::<NeuronRegistry::NeuronRegistryErrors>() {
+        return format!("NeuronRegistry reverted: {err:?}");
+    }
+    if let Some(err) = e.as_decoded_interface_error::<HAL9Token::HAL9TokenErrors>() {
+        return format!("HAL9Token reverted: {err:?}");
+    }
+    e.to_string()
+}
+
+/// How long to wait for a receipt before giving up.
+pub const RECEIPT_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// Sends a transaction and waits for its receipt; a revert or a failed
+/// receipt is an error naming the call.
+///
+/// The gas is estimated before sending, so a call that would revert fails
+/// here with its decoded reason and never reaches the provider's nonce
+/// filler (alloy's default cached nonce manager would otherwise hand out a
+/// nonce that no transaction uses, and every later transaction would stall).
+/// `draw` adds the larger margin a committee draw needs: its gas depends on
+/// `prevrandao`, which differs between the estimate and the including block.
+pub(crate) async fn send<P: Provider, D: CallDecoder>(
+    call: CallBuilder<P, D>,
+    name: &'static str,
+    draw: bool,
+) -> Result<TransactionReceipt> {
+    let est = call.estimate_gas().await.map_err(|e| MarketError::Chain {
+        call: name,
+        reason: describe_error(&e),
+    })?;
+    let gas = if draw {
+        est.saturating_mul(13) / 10 + 50_000
+    } else {
+        est.saturating_mul(11) / 10 + 10_000
+    };
+    let pending = call.gas(gas).send().await.map_err(|e| MarketError::Chain {
+        call: name,
+        reason: describe_error(&e),
+    })?;
+    let receipt = pending
+        .with_timeout(Some(RECEIPT_TIMEOUT))
+        .get_receipt()
+        .await
+        .map_err(|e| MarketError::chain(name, e))?;
+    if !receipt.status() {
+        return Err(MarketError::Chain {
+            call: name,
+            reason: format!("transaction {} reverted on chain", receipt.transaction_hash),
+        });
+    }
+    tracing::debug!(target: "hal9::market", call = name, tx = %receipt.transaction_hash, gas = receipt.gas_used, "transaction mined");
+    Ok(receipt)
+}
+
+/// A task as posted on chain.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PostedTask {
+    /// keccak256(abi.encode(spec)).
+    pub task_id: B256,
+    /// Who pays.
+    pub submitter: Address,
+    /// Escrowed fee.
+    pub fee: U256,
+    /// The committee drawn, in draw order.
+    pub committee: Vec<Address>,
+    /// The spec.
+    pub spec: TaskSpec,
+    /// Block the task was posted in.
+    pub block: Option<u64>,
+}
+
+fn spec_from_event(s: ComputationMarket::TaskSpec) -> TaskSpec {
+    TaskSpec {
+        programCid: s.programCid,
+        inputHash: s.inputHash,
+        inputCid: s.inputCid,
+        replicas: s.replicas,
+        fuelLimit: s.fuelLimit,
+        capabilities: s.capabilities,
+        submitter: s.submitter,
+        nonce: s.nonce,
+        deadline: s.deadline,
+    }
+}
+
+/// Typed access to a hal9 deployment through one provider (and its signer).
+#[derive(Debug, Clone)]
+pub struct MarketClient<P> {
+    deployment: Deployment,
+    token: HAL9TokenInstance<P>,
+    registry: NeuronRegistryInstance<P>,
+    market: ComputationMarketInstance<P>,
+    rewards: RewardsDistributorInstance<P>,
+    metrics: Option<Metrics>,
+}
+
+impl<P: Provider + Clone> MarketClient<P> {
+    /// Binds to `deployment`; fails when the provider's chain id differs from the deployment's.
+    pub async fn connect(provider: P, deployment: Deployment) -> Result<Self> {
+        let chain = provider
+            .get_chain_id()
+            .await
+            .map_err(|e| MarketError::chain("eth_chainId", e))?;
+        if chain != deployment.chain_id {
+            return Err(MarketError::InvalidParam {
+                name: "chain id",
+                expected: deployment.chain_id.to_string(),
+                found: chain.to_string(),
+            });
+        }
+        Ok(Self {
+            token: HAL9TokenInstance::new(deployment.token, provider.clone()),
+            registry: NeuronRegistryInstance::new(deployment.registry, provider.clone()),
+            market: ComputationMarketInstance::new(deployment.market, provider.clone()),
+            rewards: RewardsDistributorInstance::new(deployment.rewards, provider),
+            deployment,
+            metrics: None,
+        })
+    }
+
+    /// Records every transaction in `metrics`.
+    pub fn with_metrics(mut self, metrics: Metrics) -> Self {
+        self.metrics = Some(metrics);
+        self
+    }
+
+    /// The deployment this client talks to.
+    pub fn deployment(&self) -> &Deployment {
+        &self.deployment
+    }
+
+    /// The token contract.
+    pub fn token(&self) -> &HAL9TokenInstance<P> {
+        &self.token
+    }
+
+    /// The registry contract.
+    pub fn registry(&self) -> &NeuronRegistryInstance<P> {
+        &self.registry
+    }
+
+    /// The market contract.
+    pub fn market(&self) -> &ComputationMarketInstance<P> {
+        &self.market
+    }
+
+    /// The rewards contract.
+    pub fn rewards(&self) -> &RewardsDistributorInstance<P> {
+        &self.rewards
+    }
+
+    async fn tx<'a, D: CallDecoder>(
+        &'a self,
+        call: CallBuilder<&'a P, D>,
+        name: &'static str,
+    ) -> Result<TransactionReceipt> {
+        self.tx_draw(call, name, false).await
+    }
+
+    async fn tx_draw<'a, D: CallDecoder>(
+        &'a self,
+        call: CallBuilder<&'a P, D>,
+        name: &'static str,
+        draw: bool,
+    ) -> Result<TransactionReceipt> {
+        let r = send(call, name, draw).await;
+        if let Some(m) = &self.metrics {
+            match &r {
+                Ok(rc) => m.record(name, true, rc.gas_used, rc.block_number),
+                Err(_) => m.record(name, false, 0, None),
+            }
+        }
+        r
+    }
+
+    /// HAL9 balance of `who`.
+    pub async fn balance(&self, who: Address) -> Result<U256> {
+        self.token
+            .balanceOf(who)
+            .call()
+            .await
+            .map_err(|e| MarketError::chain("HAL9Token.balanceOf", describe_error(&e)))
+    }
+
+    /// HAL9 total supply.
+    pub async fn total_supply(&self) -> Result<U256> {
+        self.token
+            .totalSupply()
+            .call()
+            .await
+            .map_err(|e| MarketError::chain("HAL9Token.totalSupply", describe_error(&e)))
+    }
+
+    /// Registers the signer's neuron with its libp2p PeerId bytes and capability bits.
+    pub async fn register(&self, peer_id: &[u8], capabilities: u64) -> Result<TransactionReceipt> {
+        self.tx(
+            self.registry
+                .register(Bytes::copy_from_slice(peer_id), capabilities),
+            "NeuronRegistry.register",
+        )
+        .await
+    }
+
+    /// Approves the registry and adds `amount` to the signer's stake.
+    pub async fn stake(&self, amount: U256) -> Result<TransactionReceipt> {
+        self.tx(
+            self.token.approve(self.deployment.registry, amount),
+            "HAL9Token.approve",
+        )
+        .await?;
+        self.tx(self.registry.stake(amount), "NeuronRegistry.stake")
+            .await
+    }
+
+    /// Locks the signer's stake for `seconds`.
+    pub async fn lock(&self, seconds: u64) -> Result<TransactionReceipt> {
+        self.tx(self.registry.lock(seconds), "NeuronRegistry.lock")
+            .await
+    }
+
+    /// Effective stake of `operator` as the registry computes it.
+    pub async fn effective_stake(&self, operator: Address) -> Result<U256> {
+        self.registry
+            .effectiveStake(operator)
+            .call()
+            .await
+            .map_err(|e| MarketError::chain("NeuronRegistry.effectiveStake", describe_error(&e)))
+    }
+
+    /// Committee candidates with the capability bits, in registry order, with their weights.
+    pub async fn candidates(&self, capabilities: u64) -> Result<(Vec<Address>, Vec<U256>)> {
+        let r = self
+            .registry
+            .candidates(capabilities)
+            .call()
+            .await
+            .map_err(|e| MarketError::chain("NeuronRegistry.candidates", describe_error(&e)))?;
+        Ok((r.ops, r.weights))
+    }
+
+    /// Approves the market and posts `spec` with `fee`; returns the task and its committee.
+    pub async fn post_task(&self, spec: &TaskSpec, fee: U256) -> Result<PostedTask> {
+        self.tx(
+            self.token.approve(self.deployment.market, fee),
+            "HAL9Token.approve",
+        )
+        .await?;
+        let call = self.market.postTask(spec.clone().into(), fee);
+        let rc = self
+            .tx_draw(call, "ComputationMarket.postTask", true)
+            .await?;
+        let log =
+            rc.decoded_log::<ComputationMarket::TaskPosted>()
+                .ok_or(MarketError::MissingEvent {
+                    expected: "TaskPosted",
+                    call: "ComputationMarket.postTask",
+                })?;
+        if let Some(m) = &self.metrics {
+            m.tasks_posted.inc();
+        }
+        let ev = log.data;
+        tracing::info!(target: "hal9::market", task = %ev.taskId, fee = %ev.fee, committee = ?ev.committee, "task posted");
+        Ok(PostedTask {
+            task_id: ev.taskId,
+            submitter: ev.submitter,
+            fee: ev.fee,
+            committee: ev.committee,
+            spec: spec_from_event(ev.spec),
+            block: rc.block_number,
+        })
+    }
+
+    /// Submits a verdict certificate: q committee signatures over
+    /// (task, result, output CID) plus optional dissents.
+    pub async fn submit_verdict(
+        &self,
+        task: B256,
+        result: B256,
+        output_cid: &[u8],
+        signatures: Vec<Bytes>,
+        dissents: Vec<Dissent>,
+    ) -> Result<TransactionReceipt> {
+        let call = self.market.submitVerdict(
+            task,
+            result,
+            Bytes::copy_from_slice(output_cid),
+            signatures,
+            dissents.into_iter().map(Into::into).collect(),
+        );
+        let rc = self.tx(call, "ComputationMarket.submitVerdict").await?;
+        if let Some(m) = &self.metrics {
+            m.verdicts_submitted.inc();
+        }
+        tracing::info!(target: "hal9::market", task = %task, result = %result, "verdict submitted");
+        Ok(rc)
+    }
+
+    /// Challenges a verdict (approves and posts the bond).
+    pub async fn challenge(&self, task: B256, bond: U256) -> Result<TransactionReceipt> {
+        self.tx(
+            self.token.approve(self.deployment.market, bond),
+            "HAL9Token.approve",
+        )
+        .await?;
+        self.tx_draw(
+            self.market.challenge(task),
+            "ComputationMarket.challenge",
+            true,
+        )
+        .await
+    }
+
+    /// Finalizes (pays, resolves a challenge, or refunds) a task.
+    pub async fn finalize(&self, task: B256) -> Result<TransactionReceipt> {
+        let rc = self
+            .tx(self.market.finalize(task), "ComputationMarket.finalize")
+            .await?;
+        if let Some(m) = &self.metrics {
+            m.tasks_finalized.inc();
+        }
+        tracing::info!(target: "hal9::market", task = %task, "task finalized");
+        Ok(rc)
+    }
+
+    /// The full on-chain record of a task.
+    pub async fn task(&self, task: B256) -> Result<ComputationMarket::Task> {
+        self.market
+            .getTask(task)
+            .call()
+            .await
+            .map_err(|e| MarketError::chain("ComputationMarket.getTask", describe_error(&e)))
+    }
+
+    /// Current market parameters.
+    pub async fn params(&self) -> Result<ComputationMarket::Params> {
+        self.market
+            .getParams()
+            .call()
+            .await
+            .map_err(|e| MarketError::chain("ComputationMarket.getParams", describe_error(&e)))
+    }
+
+    /// Tasks posted in blocks `[from, to]` (both inclusive), at most
+    /// `MAX_EVENTS_PER_QUERY`; query narrower ranges for more.
+    pub async fn posted_tasks(&self, from: u64, to: u64) -> Result<Vec<PostedTask>> {
+        let head = self
+            .market
+            .provider()
+            .get_block_number()
+            .await
+            .map_err(|e| MarketError::chain("eth_blockNumber", e))?;
+        let to = to.min(head);
+        if from > to {
+            return Ok(Vec::new());
+        }
+        let events = self
+            .market
+            .TaskPosted_filter()
+            .from_block(from)
+            .to_block(to)
+            .query()
+            .await
+            .map_err(|e| MarketError::chain("eth_getLogs TaskPosted", describe_error(&e)))?;
+        if events.len() > MAX_EVENTS_PER_QUERY {
+            return Err(MarketError::InvalidParam {
+                name: "block range",
+                expected: format!("at most {MAX_EVENTS_PER_QUERY} TaskPosted events"),
+                found: events.len().to_string(),
+            });
+        }
+        Ok(events
+            .into_iter()
+            .map(|(ev, log)| PostedTask {
+                task_id: ev.taskId,
+                submitter: ev.submitter,
+                fee: ev.fee,
+                committee: ev.committee,
+                spec: spec_from_event(ev.spec),
+                block: log.block_number,
+            })
+            .collect())
+    }
+
+    /// Signs an attestation for this deployment's market and chain.
+    pub fn sign_attestation(
+        &self,
+        signer: &PrivateKeySigner,
+        task: B256,
+        result: B256,
+        output_cid: &[u8],
+    ) -> Result<Bytes> {
+        eip712::sign_attestation(
+            signer,
+            self.deployment.chain_id,
+            self.deployment.market,
+            task,
+            result,
+            output_cid,
+        )
+    }
+}

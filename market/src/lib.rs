@@ -1,0 +1,24 @@
+//! hal9-market: the economics of hal9 and its chain client.
+//!
+//! - [`economics`]: lock multipliers, effective stake, quorum, fee split,
+//!   slashing and the halving emission schedule, in integers, mirrored from
+//!   the contracts.
+//! - [`eip712`]: task ids and the EIP-712 attestations committee members sign.
+//! - [`bindings`]: alloy `sol!` bindings over the committed contract artifacts.
+//! - [`deploy`]: deploying and wiring the contracts; the deployment JSON.
+//! - [`client`]: typed, receipt-checked calls to a deployment.
+//! - [`metrics`]: Prometheus metrics of the client.
+
+pub mod bindings;
+pub mod client;
+pub mod deploy;
+pub mod economics;
+pub mod eip712;
+pub mod error;
+pub mod metrics;
+
+pub use bindings::types::{Dissent, TaskSpec};
+pub use client::{MarketClient, PostedTask};
+pub use deploy::{DeployConfig, Deployment, deploy_all};
+pub use error::{MarketError, Result};
+pub use metrics::Metrics;
