@@ -180,7 +180,9 @@ pub fn wasmtime_config(config: &EngineConfig) -> Result<wasmtime::Config> {
             .max_tables_per_module(1)
             .max_memory_size(max_mem)
             .table_elements(config.max_limits.table_elements as usize)
-            .max_unused_warm_slots(slots);
+            .max_unused_warm_slots(slots)
+            .linear_memory_keep_resident(config.keep_resident_bytes)
+            .table_keep_resident(config.keep_resident_bytes.min(64 << 10));
         c.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
     }
     Ok(c)

@@ -11,7 +11,7 @@ pub mod glyphs;
 pub mod model;
 
 fn run(input: &[u8]) -> Result<Vec<u8>, Error> {
-    if input.is_empty() || input.len() % model::INPUTS != 0 {
+    if input.is_empty() || !input.len().is_multiple_of(model::INPUTS) {
         return Err(Error::with_code(
             2,
             format!(
