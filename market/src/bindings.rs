@@ -83,3 +83,45 @@ impl From<types::Dissent> for ComputationMarket::Dissent {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+
+    /// The committed ABIs must equal the current forge build when one exists
+    /// (after a contract change: `forge build` then `market/abi/update.sh`).
+    #[test]
+    fn committed_abi_matches_forge_build() {
+        let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+        let pairs = [
+            ("HAL9Token", "HAL9Token.sol"),
+            ("NeuronRegistry", "NeuronRegistry.sol"),
+            ("RewardsDistributor", "RewardsDistributor.sol"),
+            ("ComputationMarket", "ComputationMarket.sol"),
+            ("HAL9Governor", "HAL9Governor.sol"),
+            ("TimelockController", "TimelockController.sol"),
+        ];
+        let mut checked = 0;
+        for (name, file) in pairs {
+            let built = root
+                .join("../contracts/out")
+                .join(file)
+                .join(format!("{name}.json"));
+            let Ok(built) = std::fs::read_to_string(&built) else {
+                continue;
+            };
+            let committed =
+                std::fs::read_to_string(root.join("abi").join(format!("{name}.json"))).unwrap();
+            let built: serde_json::Value = serde_json::from_str(&built).unwrap();
+            let committed: serde_json::Value = serde_json::from_str(&committed).unwrap();
+            assert_eq!(
+                built["abi"], committed["abi"],
+                "{name}: committed ABI is stale; run market/abi/update.sh"
+            );
+            checked += 1;
+        }
+        if checked == 0 {
+            eprintln!("no forge build in contracts/out: committed ABIs not cross-checked");
+        }
+    }
+}
