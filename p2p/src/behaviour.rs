@@ -8,6 +8,7 @@ use libp2p::{
     kad, mdns, ping,
     swarm::{NetworkBehaviour, behaviour::toggle::Toggle},
 };
+use rust_ipfs::{p2p::bitswap, repo::DefaultStorage};
 use sha2::{Digest, Sha256};
 
 use crate::{Error, NetworkConfig};
@@ -25,7 +26,12 @@ pub(crate) struct Behaviour {
     pub(crate) identify: identify::Behaviour,
     pub(crate) ping: ping::Behaviour,
     pub(crate) mdns: Toggle<mdns::tokio::Behaviour>,
+    /// IPFS block exchange (rust-ipfs's bitswap 1.2, serving from our repo).
+    pub(crate) bitswap: bitswap::Behaviour,
 }
+
+/// The content store type shared by bitswap and the content handle.
+pub(crate) type Repo = rust_ipfs::repo::Repo<DefaultStorage>;
 
 /// Message ids are the SHA-256 of topic and payload: the same bytes on the
 /// same topic are one message however many peers forward them.
@@ -58,7 +64,7 @@ pub(crate) fn topic_score_params() -> gossipsub::TopicScoreParams {
 }
 
 impl Behaviour {
-    pub(crate) fn new(key: &Keypair, cfg: &NetworkConfig) -> Result<Self, Error> {
+    pub(crate) fn new(key: &Keypair, cfg: &NetworkConfig, repo: &Repo) -> Result<Self, Error> {
         let peer_id = key.public().to_peer_id();
 
         let limits = connection_limits::Behaviour::new(
@@ -92,8 +98,16 @@ impl Behaviour {
         let mut kad_cfg = kad::Config::new(KAD_PROTOCOL);
         kad_cfg.set_query_timeout(Duration::from_secs(30));
         kad_cfg.set_periodic_bootstrap_interval(Some(Duration::from_secs(60)));
-        let mut kad =
-            kad::Behaviour::with_config(peer_id, kad::store::MemoryStore::new(peer_id), kad_cfg);
+        // Provider records for every object this node or its neighbours hold.
+        let store = kad::store::MemoryStore::with_config(
+            peer_id,
+            kad::store::MemoryStoreConfig {
+                max_provided_keys: 100_000,
+                max_providers_per_key: 64,
+                ..Default::default()
+            },
+        );
+        let mut kad = kad::Behaviour::with_config(peer_id, store, kad_cfg);
         // Nodes answer DHT queries from the start; on loopback and LANs no
         // external address is ever confirmed, which would leave them clients.
         kad.set_mode(Some(kad::Mode::Server));
@@ -120,6 +134,7 @@ impl Behaviour {
             identify,
             ping: ping::Behaviour::new(ping::Config::new()),
             mdns: mdns.into(),
+            bitswap: bitswap::Behaviour::new(repo, bitswap::Config::default()),
         })
     }
 }

@@ -1,4 +1,4 @@
-use std::time::Duration;
+use std::{path::PathBuf, time::Duration};
 
 use libp2p::Multiaddr;
 use serde::{Deserialize, Serialize};
@@ -32,6 +32,40 @@ pub struct NetworkConfig {
     pub event_buffer: usize,
     /// Messages kept while no peer has subscribed to their topic yet.
     pub publish_queue: usize,
+    /// The content layer (embedded IPFS block store, bitswap, pins, GC).
+    pub content: ContentConfig,
+}
+
+/// Configuration of the content layer. Every field has a default.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
+pub struct ContentConfig {
+    /// Directory of the persistent block and pin store. `None` keeps
+    /// everything in memory (tests, benchmarks).
+    pub dir: Option<PathBuf>,
+    /// Disk quota in bytes: above it, garbage collection removes unpinned blocks.
+    pub quota_bytes: u64,
+    /// Seconds between garbage-collection passes (expired pins, quota).
+    pub gc_interval_secs: u64,
+    /// Largest object `get` will assemble, in bytes.
+    pub max_object_bytes: u64,
+    /// How long results of this node's own tasks stay pinned, in seconds.
+    pub result_retention_secs: u64,
+    /// Concurrent DHT provider lookups.
+    pub max_provider_lookups: usize,
+}
+
+impl Default for ContentConfig {
+    fn default() -> Self {
+        Self {
+            dir: None,
+            quota_bytes: 10 << 30,
+            gc_interval_secs: 300,
+            max_object_bytes: 256 << 20,
+            result_retention_secs: 7 * 24 * 3600,
+            max_provider_lookups: 16,
+        }
+    }
 }
 
 impl Default for NetworkConfig {
@@ -53,6 +87,7 @@ impl Default for NetworkConfig {
             heartbeat_ms: 700,
             event_buffer: 4096,
             publish_queue: 1024,
+            content: ContentConfig::default(),
         }
     }
 }

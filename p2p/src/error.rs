@@ -6,6 +6,15 @@ pub enum Error {
     /// The swarm could not be built (transport or behaviour setup).
     #[error("cannot build the libp2p swarm: {0}")]
     Build(String),
+    /// The content store (IPFS repo) could not be opened, e.g. another
+    /// process holds its lock or the directory is not writable.
+    #[error("cannot open the content store at {path}: {reason}")]
+    Repo {
+        /// The repo directory (or "memory").
+        path: String,
+        /// Why it failed.
+        reason: String,
+    },
     /// Listening on an address failed, typically because the port is in use.
     #[error("cannot listen on {addr}: {reason}")]
     Listen {
@@ -77,4 +86,54 @@ pub(crate) fn listen_error<T: std::fmt::Debug>(addr: &Multiaddr, err: TransportE
         addr: addr.clone(),
         reason,
     }
+}
+
+/// Errors of the content layer (IPFS blocks, pins, fetches).
+#[derive(Debug, thiserror::Error)]
+pub enum ContentError {
+    /// No peer delivered the object within the allowed time.
+    #[error(
+        "{cid} not found: no provider delivered a block matching its CID within {waited_ms} ms"
+    )]
+    NotFound {
+        /// The CID asked for (root or the first missing block).
+        cid: String,
+        /// How long we waited, in milliseconds.
+        waited_ms: u64,
+    },
+    /// A block's bytes do not hash to its CID, or the DAG is not valid UnixFS.
+    #[error("{cid} is invalid: {reason}")]
+    Invalid {
+        /// The offending CID.
+        cid: String,
+        /// What was expected and what was found.
+        reason: String,
+    },
+    /// The object exceeds the configured size limit.
+    #[error("{cid} is larger than the {limit}-byte object limit (at least {found} bytes)")]
+    TooLarge {
+        /// The CID.
+        cid: String,
+        /// The limit in bytes.
+        limit: u64,
+        /// Bytes seen so far.
+        found: u64,
+    },
+    /// The text is not a CID.
+    #[error("expected a CID (e.g. bafy...), found {text:?}: {reason}")]
+    BadCid {
+        /// The text given.
+        text: String,
+        /// Why it does not parse.
+        reason: String,
+    },
+    /// The CID is not pinned on this node.
+    #[error("{0} is not pinned")]
+    NotPinned(String),
+    /// The block store or pin store failed.
+    #[error("content store: {0}")]
+    Store(String),
+    /// The network task has stopped.
+    #[error("the network task has stopped")]
+    Stopped,
 }

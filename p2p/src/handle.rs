@@ -1,12 +1,15 @@
 //! The cloneable handle through which the rest of the node drives the swarm.
 
-use std::sync::Arc;
+use std::{sync::Arc, time::Duration};
 
 use libp2p::{Multiaddr, PeerId};
 use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::{Error, Validator};
+use crate::{
+    Error, Validator,
+    content::{Cid, Content},
+};
 
 /// Outcome of a successful publish.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -68,6 +71,26 @@ pub(crate) enum Command {
     Shutdown {
         reply: oneshot::Sender<()>,
     },
+    /// Ask peers for blocks; each waiter hears `true` once its block is
+    /// stored (verified) and `false` when the want expires.
+    Want {
+        root: Cid,
+        timeout: Duration,
+        waiters: Vec<(Cid, oneshot::Sender<bool>)>,
+    },
+    /// Drop wants nobody waits for any more.
+    Unwant {
+        cids: Vec<Cid>,
+    },
+    /// New local blocks: serve peers that want them, provide the root on the DHT.
+    Provide {
+        root: Cid,
+        blocks: Vec<Cid>,
+    },
+    /// Stop providing a root.
+    Unprovide {
+        root: Cid,
+    },
 }
 
 /// A cloneable handle to the network task. Every method waits for the
@@ -76,6 +99,7 @@ pub(crate) enum Command {
 pub struct NetworkHandle {
     pub(crate) tx: mpsc::Sender<Command>,
     pub(crate) local_peer_id: PeerId,
+    pub(crate) content: Content,
 }
 
 impl std::fmt::Debug for NetworkHandle {
@@ -94,6 +118,11 @@ impl NetworkHandle {
             .await
             .map_err(|_| Error::Stopped)?;
         rx.await.map_err(|_| Error::Stopped)
+    }
+
+    /// The content layer (IPFS blocks, pins) sharing this network's swarm.
+    pub fn content(&self) -> Content {
+        self.content.clone()
     }
 
     /// This node's peer id.

@@ -8,20 +8,25 @@
 //! messages, strict validation, content-hash message ids, per-topic size
 //! limits and an application validation step; Kademlia with bootstrap peers;
 //! identify; ping; mDNS for local networks; connection limits; peer scoring.
-//! See `docs/adr/0001-one-swarm.md` for how IPFS will share the same swarm.
+//! The same swarm carries IPFS block exchange (bitswap, with rust-ipfs's
+//! block store and pins) and DHT provider records: see [`content`] and
+//! `docs/adr/0001-one-swarm.md`, `docs/adr/0040-content-layer.md`.
 
 #![warn(missing_docs)]
 
 mod behaviour;
+pub mod bench;
 mod config;
+pub mod content;
 mod error;
 mod handle;
 mod metrics;
 mod service;
 pub mod wire;
 
-pub use config::{DEFAULT_MAX_MESSAGE_SIZE, NetworkConfig};
-pub use error::{Error, PublishError};
+pub use config::{ContentConfig, DEFAULT_MAX_MESSAGE_SIZE, NetworkConfig};
+pub use content::{Cid, Content, ContentStats, GcReport, Retention};
+pub use error::{ContentError, Error, PublishError};
 pub use handle::{NetworkHandle, PeerInfo, Published};
 pub use libp2p::{Multiaddr, PeerId, identity::Keypair};
 

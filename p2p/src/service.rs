@@ -19,19 +19,25 @@ use libp2p::{
     tcp, yamux,
 };
 use prometheus_client::registry::Registry;
-use tokio::sync::mpsc;
+use rust_ipfs::p2p::bitswap;
+use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, info, trace, warn};
 
 use crate::{
     Error, NetworkConfig, PublishError,
     behaviour::{Behaviour, BehaviourEvent, KAD_PROTOCOL, topic_score_params},
+    content::{Cid, Content},
     error::listen_error,
     handle::{Command, NetworkHandle, PeerInfo, Published},
-    metrics::{Metrics, TopicLabel, TopicOutcome},
+    metrics::{ContentMetrics, Metrics, TopicLabel, TopicOutcome},
 };
 
 const COMMAND_BUFFER: usize = 1024;
 const DISCOVERY_INTERVAL: Duration = Duration::from_secs(5);
+/// Providers of one CID dialed per lookup.
+const MAX_PROVIDER_DIALS: usize = 8;
+/// Distinct CIDs waited for at once (each by any number of local callers).
+const MAX_WANTED: usize = 65_536;
 
 /// The application's verdict on one gossip message.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -113,6 +119,16 @@ pub struct Network {
     dialing: HashSet<PeerId>,
     metrics: Metrics,
     libp2p_metrics: Libp2pMetrics,
+    content: Content,
+    content_metrics: ContentMetrics,
+    /// Local callers waiting for a block, by CID.
+    waiters: HashMap<Cid, Vec<oneshot::Sender<bool>>>,
+    /// DHT provider lookups in flight.
+    provider_queries: HashMap<kad::QueryId, Cid>,
+    looking_up: HashSet<Cid>,
+    /// Roots this node provides (re-announced once the routing table fills).
+    provided: HashSet<Cid>,
+    reprovide: bool,
 }
 
 impl Network {
@@ -120,7 +136,10 @@ impl Network {
     ///
     /// Fails with [`Error::Listen`] if an address cannot be bound (for
     /// example a port in use).
-    pub fn new(
+    /// Opens the content store in `cfg.content.dir` (in memory when unset);
+    /// fails with [`Error::Repo`] if it cannot be opened or is locked by
+    /// another process.
+    pub async fn new(
         keypair: Keypair,
         cfg: NetworkConfig,
         registry: &mut Registry,
@@ -128,6 +147,10 @@ impl Network {
         let local_peer_id = keypair.public().to_peer_id();
         let libp2p_metrics = Libp2pMetrics::new(registry);
         let metrics = Metrics::register(registry);
+        let content_metrics = ContentMetrics::register(registry);
+        let (cmd_tx, cmd_rx) = mpsc::channel(COMMAND_BUFFER);
+        let content = Content::open(&cfg.content, cmd_tx.clone(), content_metrics.clone()).await?;
+        let repo = content.repo.clone();
         let mut behaviour_err = None;
         let swarm = libp2p::SwarmBuilder::with_existing_identity(keypair)
             .with_tokio()
@@ -139,7 +162,7 @@ impl Network {
             .map_err(|e| Error::Build(format!("tcp transport: {e}")))?
             .with_quic()
             .with_bandwidth_metrics(registry)
-            .with_behaviour(|key| match Behaviour::new(key, &cfg) {
+            .with_behaviour(|key| match Behaviour::new(key, &cfg, &repo) {
                 Ok(b) => Ok(b),
                 Err(e) => {
                     let msg = e.to_string();
@@ -163,7 +186,6 @@ impl Network {
                 .map_err(|e| listen_error(addr, e))?;
         }
 
-        let (cmd_tx, cmd_rx) = mpsc::channel(COMMAND_BUFFER);
         let (ev_tx, ev_rx) = mpsc::channel(cfg.event_buffer.max(1));
         let mut net = Self {
             swarm,
@@ -179,6 +201,13 @@ impl Network {
             dialing: HashSet::new(),
             metrics,
             libp2p_metrics,
+            content: content.clone(),
+            content_metrics,
+            waiters: HashMap::new(),
+            provider_queries: HashMap::new(),
+            looking_up: HashSet::new(),
+            provided: HashSet::new(),
+            reprovide: false,
         };
         for addr in net.cfg.bootstrap.clone() {
             net.add_bootstrap(addr)?;
@@ -186,6 +215,7 @@ impl Network {
         let handle = NetworkHandle {
             tx: cmd_tx,
             local_peer_id,
+            content,
         };
         Ok((net, handle, ev_rx))
     }
@@ -211,6 +241,7 @@ impl Network {
     pub async fn run(mut self) {
         let mut discovery = tokio::time::interval(DISCOVERY_INTERVAL);
         discovery.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let gc = tokio::spawn(self.content.clone().gc_loop());
         loop {
             tokio::select! {
                 event = self.swarm.select_next_some() => self.on_swarm_event(event),
@@ -224,6 +255,12 @@ impl Network {
                     None => break,
                 },
                 _ = discovery.tick() => self.discover(),
+            }
+        }
+        gc.abort();
+        for (_, waiters) in self.waiters.drain() {
+            for w in waiters {
+                let _ = w.send(false);
             }
         }
     }
@@ -253,6 +290,147 @@ impl Network {
             }
         }
         self.flush_pending();
+        self.waiters.retain(|_, ws| {
+            ws.retain(|w| !w.is_closed());
+            !ws.is_empty()
+        });
+        if self.reprovide && self.swarm.behaviour_mut().kad.kbuckets().next().is_some() {
+            self.reprovide = false;
+            for root in self.provided.clone() {
+                self.start_providing(root);
+            }
+        }
+    }
+
+    fn start_providing(&mut self, root: Cid) {
+        let key = kad::RecordKey::new(&root.hash().to_bytes());
+        match self.swarm.behaviour_mut().kad.start_providing(key) {
+            Ok(_) => {
+                self.provided.insert(root);
+                if self.swarm.behaviour_mut().kad.kbuckets().next().is_none() {
+                    self.reprovide = true;
+                }
+            }
+            Err(e) => warn!(target: "hal9::content", %root, error = ?e, "cannot provide"),
+        }
+    }
+
+    fn lookup_providers(&mut self, cid: Cid) {
+        if self.looking_up.contains(&cid)
+            || self.looking_up.len() >= self.cfg.content.max_provider_lookups.max(1)
+        {
+            return;
+        }
+        let key = kad::RecordKey::new(&cid.hash().to_bytes());
+        let id = self.swarm.behaviour_mut().kad.get_providers(key);
+        self.provider_queries.insert(id, cid);
+        self.looking_up.insert(cid);
+        self.content_metrics.provider_lookups.inc();
+        debug!(target: "hal9::content", %cid, "looking up providers");
+    }
+
+    fn on_content_command(&mut self, cmd: Command) {
+        match cmd {
+            Command::Want {
+                root,
+                timeout,
+                waiters,
+            } => {
+                let mut cids = Vec::with_capacity(waiters.len());
+                for (cid, tx) in waiters {
+                    if !self.waiters.contains_key(&cid) && self.waiters.len() >= MAX_WANTED {
+                        let _ = tx.send(false);
+                        continue;
+                    }
+                    self.waiters.entry(cid).or_default().push(tx);
+                    cids.push(cid);
+                }
+                if cids.is_empty() {
+                    return;
+                }
+                self.swarm
+                    .behaviour_mut()
+                    .bitswap
+                    .gets(cids, &[], Some(timeout));
+                self.lookup_providers(root);
+            }
+            Command::Unwant { cids } => {
+                for cid in cids {
+                    let idle = match self.waiters.get_mut(&cid) {
+                        Some(ws) => {
+                            ws.retain(|w| !w.is_closed());
+                            ws.is_empty()
+                        }
+                        None => true,
+                    };
+                    if idle {
+                        self.waiters.remove(&cid);
+                        self.swarm.behaviour_mut().bitswap.cancel(cid);
+                    }
+                }
+            }
+            Command::Provide { root, blocks } => {
+                self.swarm.behaviour_mut().bitswap.notify_new_blocks(blocks);
+                self.start_providing(root);
+            }
+            Command::Unprovide { root } => {
+                let key = kad::RecordKey::new(&root.hash().to_bytes());
+                self.swarm.behaviour_mut().kad.stop_providing(&key);
+                self.provided.remove(&root);
+            }
+            _ => {}
+        }
+    }
+
+    fn on_bitswap(&mut self, ev: bitswap::Event) {
+        match ev {
+            bitswap::Event::BlockRetrieved { cid } => {
+                trace!(target: "hal9::content", %cid, "block retrieved");
+                for w in self.waiters.remove(&cid).unwrap_or_default() {
+                    let _ = w.send(true);
+                }
+            }
+            bitswap::Event::CancelBlock { cid } => {
+                for w in self.waiters.remove(&cid).unwrap_or_default() {
+                    let _ = w.send(false);
+                }
+            }
+            bitswap::Event::NeedBlock { cid } => {
+                if self.waiters.contains_key(&cid) {
+                    self.lookup_providers(cid);
+                }
+            }
+        }
+    }
+
+    fn on_providers(&mut self, id: kad::QueryId, result: kad::GetProvidersResult, last: bool) {
+        let Some(cid) = self.provider_queries.get(&id).copied() else {
+            return;
+        };
+        if let Ok(kad::GetProvidersOk::FoundProviders { providers, .. }) = result {
+            let local = *self.swarm.local_peer_id();
+            let found: Vec<PeerId> = providers
+                .into_iter()
+                .filter(|p| *p != local)
+                .take(MAX_PROVIDER_DIALS)
+                .collect();
+            debug!(target: "hal9::content", %cid, providers = found.len(), "providers found");
+            for peer in &found {
+                if !self.swarm.is_connected(peer) {
+                    let _ = self.swarm.dial(DialOpts::peer_id(*peer).build());
+                }
+            }
+            if self.waiters.contains_key(&cid) {
+                self.swarm
+                    .behaviour_mut()
+                    .bitswap
+                    .gets(vec![cid], &found, None);
+            }
+        }
+        if last {
+            self.provider_queries.remove(&id);
+            self.looking_up.remove(&cid);
+        }
     }
 
     fn maybe_dial(&mut self, peer: PeerId, addrs: Vec<Multiaddr>) {
@@ -344,6 +522,7 @@ impl Network {
             Command::Shutdown { reply } => {
                 let _ = reply.send(());
             }
+            other => self.on_content_command(other),
         }
     }
 
@@ -508,14 +687,23 @@ impl Network {
             }
             BehaviourEvent::Kad(ev) => {
                 self.libp2p_metrics.record(&ev);
-                if let kad::Event::RoutingUpdated {
-                    peer, addresses, ..
-                } = ev
-                {
-                    trace!(target: "hal9::p2p", %peer, "routing table updated");
-                    self.maybe_dial(peer, addresses.into_vec());
+                match ev {
+                    kad::Event::RoutingUpdated {
+                        peer, addresses, ..
+                    } => {
+                        trace!(target: "hal9::p2p", %peer, "routing table updated");
+                        self.maybe_dial(peer, addresses.into_vec());
+                    }
+                    kad::Event::OutboundQueryProgressed {
+                        id,
+                        result: kad::QueryResult::GetProviders(result),
+                        step,
+                        ..
+                    } => self.on_providers(id, result, step.last),
+                    _ => {}
                 }
             }
+            BehaviourEvent::Bitswap(ev) => self.on_bitswap(ev),
             BehaviourEvent::Identify(ev) => {
                 self.libp2p_metrics.record(&ev);
                 if let identify::Event::Received { peer_id, info, .. } = ev {
