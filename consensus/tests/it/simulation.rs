@@ -188,9 +188,11 @@ proptest! {
         byz in proptest::collection::btree_map(0usize..10, arb_behaviour(), 0..4),
         lat_hi in 2u64..60,
         dup in 0u32..300,
+        r in prop_oneof![Just(3usize), Just(5usize)],
     ) {
         let mut cfg = SimConfig::new(seed);
         cfg.tasks = 6;
+        cfg.r = r;
         cfg.latency_ms = (1, lat_hi);
         cfg.dup_per_mille = dup;
         cfg.behaviours = byz;
