@@ -14,6 +14,9 @@ pub const CERTIFICATE_VERSION: u16 = 1;
 /// with the largest replication factor).
 pub const MAX_CERTIFICATE_VOTES: usize = 256;
 
+/// Largest encoded certificate accepted, in bytes.
+pub const MAX_CERTIFICATE_BYTES: usize = 256 * 1024;
+
 const KIND: &str = "certificate";
 
 /// One member's signed commit and the signed reveal that opens it.
@@ -174,6 +177,15 @@ impl Certificate {
 
     /// Decode untrusted bytes (then call [`Certificate::verify`]).
     pub fn decode(bytes: &[u8]) -> Result<Self, DecodeError> {
+        if bytes.len() > MAX_CERTIFICATE_BYTES {
+            return Err(DecodeError::Malformed {
+                kind: KIND,
+                detail: format!(
+                    "expected at most {MAX_CERTIFICATE_BYTES} bytes, found {}",
+                    bytes.len()
+                ),
+            });
+        }
         let mut r = Reader::new(bytes, KIND);
         let version = r.u16("version")?;
         if version != CERTIFICATE_VERSION {

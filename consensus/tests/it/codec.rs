@@ -230,6 +230,8 @@ fn certificate_round_trips() {
     let mut bad = c.encode();
     bad.push(1);
     assert!(Certificate::decode(&bad).unwrap_err().is_penalised());
+    let huge = vec![0u8; hal9_consensus::certificate::MAX_CERTIFICATE_BYTES + 1];
+    assert!(Certificate::decode(&huge).unwrap_err().is_penalised());
 }
 
 proptest! {
