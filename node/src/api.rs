@@ -51,6 +51,8 @@ pub struct ApiState {
     pub token: Arc<str>,
     /// Metrics registry.
     pub registry: Arc<Registry>,
+    /// The consensus engine, when the node runs one.
+    pub engine: Option<crate::engine::EngineHandle>,
 }
 
 /// Body of `GET /v1/status`.
@@ -70,6 +72,9 @@ pub struct Status {
     pub uptime_secs: u64,
     /// Store schema version.
     pub store_schema: u32,
+    /// Content store: pins and size.
+    #[serde(default)]
+    pub content: Option<hal9_p2p::ContentStats>,
 }
 
 /// Body of `POST /v1/notes`.
@@ -82,6 +87,13 @@ pub struct PublishNote {
 /// An API error: a status and a message that never leaks internals beyond it.
 #[derive(Debug)]
 pub struct ApiError(StatusCode, String);
+
+impl ApiError {
+    /// An error with a status and a message for the client.
+    pub fn new(code: StatusCode, msg: String) -> Self {
+        Self(code, msg)
+    }
+}
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
@@ -116,6 +128,10 @@ pub fn router(state: ApiState) -> Router {
         .route("/v1/status", get(status))
         .route("/v1/peers", get(peers))
         .route("/v1/notes", get(list_notes).post(publish_note))
+        .merge(crate::api_tasks::router())
+        .merge(crate::content_api::routes(
+            state.net.content().config().max_object_bytes,
+        ))
         .layer(middleware::from_fn_with_state(state.clone(), auth))
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY))
         .with_state(state)
@@ -173,6 +189,7 @@ async fn status(State(s): State<ApiState>) -> Result<Json<Status>, ApiError> {
         known_peers,
         uptime_secs: s.started.elapsed().as_secs(),
         store_schema,
+        content: s.net.content().stats().await.ok(),
     }))
 }
 

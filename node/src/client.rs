@@ -8,6 +8,8 @@ use serde::{Serialize, de::DeserializeOwned};
 
 use crate::{
     api::{PublishNote, ReceivedNote, Status},
+    api_tasks::{SubmitTask, Submitted},
+    engine::{VerifyReport, records::TaskRecord},
     home::{API_FILE, Home},
     runtime::ApiInfo,
 };
@@ -45,6 +47,26 @@ impl ApiClient {
         Self { http, base, token }
     }
 
+    /// A request to `path` with the bearer token set.
+    pub(crate) fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        self.http
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(&self.token)
+    }
+
+    /// Base URL of the node's API.
+    pub(crate) fn base_url(&self) -> &str {
+        &self.base
+    }
+
+    /// Decodes a JSON answer, turning error statuses into the node's message.
+    pub(crate) async fn decode_json<T: DeserializeOwned>(
+        &self,
+        resp: reqwest::Response,
+    ) -> eyre::Result<T> {
+        self.decode(resp).await
+    }
+
     async fn decode<T: DeserializeOwned>(&self, resp: reqwest::Response) -> eyre::Result<T> {
         let status = resp.status();
         let body = resp.bytes().await.wrap_err("reading the API response")?;
@@ -58,7 +80,7 @@ impl ApiClient {
         serde_json::from_slice(&body).wrap_err("the node's answer is not the expected JSON")
     }
 
-    async fn get<T: DeserializeOwned>(&self, path: &str) -> eyre::Result<T> {
+    pub(crate) async fn get<T: DeserializeOwned>(&self, path: &str) -> eyre::Result<T> {
         let resp = self
             .http
             .get(format!("{}{path}", self.base))
@@ -69,7 +91,7 @@ impl ApiClient {
         self.decode(resp).await
     }
 
-    async fn post<B: Serialize, T: DeserializeOwned>(
+    pub(crate) async fn post<B: Serialize, T: DeserializeOwned>(
         &self,
         path: &str,
         body: &B,
@@ -106,5 +128,48 @@ impl ApiClient {
             },
         )
         .await
+    }
+
+    /// `POST /v1/tasks`.
+    pub async fn submit_task(&self, req: &SubmitTask) -> eyre::Result<Submitted> {
+        self.post("/v1/tasks", req).await
+    }
+
+    /// `GET /v1/tasks/{id}`, waiting up to `wait_ms` for the task to end.
+    pub async fn task(&self, id: &str, wait_ms: Option<u64>) -> eyre::Result<TaskRecord> {
+        match wait_ms {
+            Some(ms) => self.get(&format!("/v1/tasks/{id}?wait_ms={ms}")).await,
+            None => self.get(&format!("/v1/tasks/{id}")).await,
+        }
+    }
+
+    /// `GET /v1/tasks`.
+    pub async fn tasks(&self) -> eyre::Result<Vec<TaskRecord>> {
+        self.get("/v1/tasks").await
+    }
+
+    /// `GET /v1/tasks/{id}/verify`.
+    pub async fn verify_task(&self, id: &str) -> eyre::Result<VerifyReport> {
+        self.get(&format!("/v1/tasks/{id}/verify")).await
+    }
+
+    /// `GET /v1/reputation`.
+    pub async fn reputation(&self) -> eyre::Result<Vec<(String, u32)>> {
+        self.get("/v1/reputation").await
+    }
+
+    /// `GET /v1/tasks/{id}/result`: the verified output bytes.
+    pub async fn task_result(&self, id: &str) -> eyre::Result<Vec<u8>> {
+        let resp = self
+            .http
+            .get(format!("{}/v1/tasks/{id}/result", self.base))
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .wrap_err_with(|| format!("cannot reach the node at {}", self.base))?;
+        if !resp.status().is_success() {
+            return self.decode::<Vec<u8>>(resp).await;
+        }
+        Ok(resp.bytes().await?.to_vec())
     }
 }

@@ -16,6 +16,8 @@ pub struct NodeConfig {
     pub api: ApiConfig,
     /// Prometheus metrics and health.
     pub metrics: MetricsConfig,
+    /// Proof-of-Computation engine.
+    pub consensus: crate::engine::EngineConfig,
 }
 
 /// Control API settings.
@@ -137,6 +139,20 @@ listen = "{api}"
 [metrics]
 # Prometheus /metrics and /healthz. Flag --metrics-listen, env HAL9_METRICS_LISTEN.
 listen = "{metrics}"
+
+[consensus]
+# Standalone validator set (JSON: {{"validators":[{{"peer_id":..,"weight":"1",..}}]}}), relative to the home.
+genesis = "{genesis}"
+# A member reveals once it has seen q commits, or after this many ms.
+commit_timeout_ms = {ct}
+# Reveal window after the commit timeout (ms); then the round escalates or fails.
+reveal_timeout_ms = {rt}
+# Votes are signed and gossiped in one batch per tick of this many ms.
+batch_interval_ms = {bi}
+# How long a member waits for a program to arrive from the network (ms).
+fetch_timeout_ms = {ft}
+# Plugin executions run at once.
+max_concurrent_executions = {mce}
 "#,
             listen = list(&n.listen),
             bootstrap = list(&n.bootstrap),
@@ -151,6 +167,12 @@ listen = "{metrics}"
             pq = n.publish_queue,
             api = self.api.listen,
             metrics = self.metrics.listen,
+            genesis = self.consensus.genesis,
+            ct = self.consensus.commit_timeout_ms,
+            rt = self.consensus.reveal_timeout_ms,
+            bi = self.consensus.batch_interval_ms,
+            ft = self.consensus.fetch_timeout_ms,
+            mce = self.consensus.max_concurrent_executions,
         )
     }
 }

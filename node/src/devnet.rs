@@ -19,6 +19,7 @@ pub struct NodeProc {
     home: Home,
     child: Option<Child>,
     extra_args: Vec<String>,
+    envs: Vec<(String, String)>,
 }
 
 impl NodeProc {
@@ -51,6 +52,7 @@ impl NodeProc {
             home: Home::new(dir),
             child: None,
             extra_args: Vec::new(),
+            envs: Vec::new(),
         })
     }
 
@@ -58,6 +60,21 @@ impl NodeProc {
     pub fn with_args(mut self, args: &[&str]) -> Self {
         self.extra_args = args.iter().map(|s| s.to_string()).collect();
         self
+    }
+
+    /// Sets an environment variable for the next start.
+    pub fn set_env(&mut self, key: &str, value: &str) {
+        self.envs.push((key.to_string(), value.to_string()));
+    }
+
+    /// The node's peer id (from its key).
+    pub fn peer_id(&self) -> eyre::Result<String> {
+        Ok(self.home.load_key()?.public().to_peer_id().to_string())
+    }
+
+    /// Process id, when running.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().and_then(|c| c.id())
     }
 
     /// The node's home.
@@ -84,6 +101,7 @@ impl NodeProc {
             .args(["--log-format", "json", "node", "run", "--home"])
             .arg(self.home.root())
             .args(&self.extra_args)
+            .envs(self.envs.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)
             .stderr(log)
@@ -190,25 +208,58 @@ pub struct Cluster {
 }
 
 impl Cluster {
-    /// Initializes and starts `n` nodes under `dir`.
+    /// Initializes `n` node homes under `dir`, writes one genesis naming
+    /// all of them as equal-weight validators into each, and starts them.
     pub async fn start(bin: &Path, dir: &Path, n: usize) -> eyre::Result<Self> {
+        Self::start_with(bin, dir, n, |_| Vec::new()).await
+    }
+
+    /// Like [`Cluster::start`], with extra `hal9 node run` arguments per node
+    /// index (an argument `env:KEY=VALUE` sets an environment variable instead).
+    pub async fn start_with(
+        bin: &Path,
+        dir: &Path,
+        n: usize,
+        args: impl Fn(usize) -> Vec<String>,
+    ) -> eyre::Result<Self> {
         if n == 0 {
             bail!("a cluster needs at least one node");
         }
-        let mut first = NodeProc::init(bin, &dir.join("node0"), vec![]).await?;
-        let status = first.start().await?.status().await?;
+        let mut nodes = Vec::with_capacity(n);
+        for i in 0..n {
+            let mut node = NodeProc::init(bin, &dir.join(format!("node{i}")), vec![]).await?;
+            for a in args(i) {
+                match a.strip_prefix("env:").and_then(|kv| kv.split_once('=')) {
+                    Some((k, v)) => node.set_env(k, v),
+                    None => node.extra_args.push(a),
+                }
+            }
+            nodes.push(node);
+        }
+        let mut validators = Vec::new();
+        for node in &nodes {
+            let key = node.home.load_key()?;
+            validators.push(hal9_consensus::GenesisValidator {
+                peer_id: key.public().to_peer_id().to_string(),
+                weight: "1".into(),
+                capabilities: vec!["wasm".into()],
+            });
+        }
+        let genesis = serde_json::to_vec_pretty(&hal9_consensus::Genesis { validators })?;
+        for node in &nodes {
+            std::fs::write(node.home.path("genesis.json"), &genesis)?;
+        }
+        let status = nodes[0].start().await?.status().await?;
         let bootstrap = status
             .listen_addrs
             .iter()
             .find(|a| a.contains("/tcp/"))
             .cloned()
             .ok_or_else(|| eyre!("bootstrap node has no TCP address"))?;
-        let mut nodes = vec![first];
-        for i in 1..n {
-            let mut node =
-                NodeProc::init(bin, &dir.join(format!("node{i}")), vec![bootstrap.clone()]).await?;
+        for node in nodes.iter_mut().skip(1) {
+            node.extra_args
+                .extend(["--bootstrap".to_string(), bootstrap.clone()]);
             node.start().await?;
-            nodes.push(node);
         }
         Ok(Self { nodes, bootstrap })
     }

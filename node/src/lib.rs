@@ -5,13 +5,16 @@
 //! [`devnet`] and [`client`].
 
 pub mod api;
+pub mod api_tasks;
 pub mod bench;
 pub mod cli;
 pub mod client;
 pub mod config;
+pub mod content_api;
 pub mod devnet;
 pub mod engine;
 pub mod home;
 pub mod notes;
 pub mod runtime;
 pub mod store;
+pub mod testnet;

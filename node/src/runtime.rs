@@ -17,6 +17,7 @@ use tracing::{info, warn};
 use crate::{
     api::{self, ApiState, ReceivedNote},
     config::NodeConfig,
+    engine::{self, Engine, Inbound},
     home::{API_FILE, Home, STORE_FILE},
     notes,
     store::Store,
@@ -60,8 +61,19 @@ pub async fn run(home: Home, cfg: NodeConfig) -> eyre::Result<()> {
         .map_err(|e| eyre!("store task: {e}"))??;
     let store = Arc::new(store);
 
+    let validators = load_validators(&home, &cfg)?;
+    let mut cfg = cfg;
+    if cfg.network.content.dir.is_none() {
+        // Blocks and pins persist in the home unless the config says otherwise.
+        cfg.network.content.dir = Some(home.path("ipfs"));
+    }
+    if let Some(dir) = &cfg.network.content.dir {
+        std::fs::create_dir_all(dir)
+            .wrap_err_with(|| format!("cannot create the content store {}", dir.display()))?;
+    }
     let mut registry = Registry::default();
-    let (network, net, events) = Network::new(key, cfg.network.clone(), &mut registry)?;
+    let (network, net, events) =
+        Network::new(key.clone(), cfg.network.clone(), &mut registry).await?;
     info!(target: "hal9::node", peer_id = %net.local_peer_id(), "node starting");
 
     let api_listener = TcpListener::bind(cfg.api.listen)
@@ -79,6 +91,27 @@ pub async fn run(home: Home, cfg: NodeConfig) -> eyre::Result<()> {
 
     net.subscribe(notes::TOPIC, cfg.network.max_message_size, notes::validate)
         .await?;
+
+    // The consensus engine: plugins run what the committee draws this node for.
+    let plugins = hal9_plugins::PluginEngine::with_metrics(
+        hal9_plugins::EngineConfig::default(),
+        hal9_plugins::Metrics::register(&mut registry),
+    )?;
+    let (engine, engine_handle, inbound) = Engine::new(
+        cfg.consensus.clone(),
+        key,
+        validators,
+        plugins,
+        Arc::new(net.content()),
+        net.clone(),
+        store.clone(),
+        hal9_consensus::Metrics::register(&mut registry),
+    )?;
+    tasks.spawn(async move {
+        engine.run().await;
+        "consensus engine"
+    });
+    engine::subscribe_topics(&net).await?;
     redial_known_peers(&net, &store).await;
 
     let state = ApiState {
@@ -88,6 +121,7 @@ pub async fn run(home: Home, cfg: NodeConfig) -> eyre::Result<()> {
         started: Instant::now(),
         token: token.into(),
         registry: Arc::new(registry),
+        engine: Some(engine_handle),
     };
     let api_addr = api_listener.local_addr()?;
     let metrics_addr = metrics_listener.local_addr()?;
@@ -116,7 +150,7 @@ pub async fn run(home: Home, cfg: NodeConfig) -> eyre::Result<()> {
             "metrics endpoint"
         });
     }
-    tasks.spawn(event_loop(events, state.clone()));
+    tasks.spawn(event_loop(events, state.clone(), inbound));
 
     let info = ApiInfo {
         url: format!("http://{api_addr}"),
@@ -151,6 +185,24 @@ pub async fn run(home: Home, cfg: NodeConfig) -> eyre::Result<()> {
     outcome
 }
 
+/// The standalone validator set from the genesis file; a node without one
+/// follows and verifies tasks but is never drawn into a committee.
+fn load_validators(home: &Home, cfg: &NodeConfig) -> eyre::Result<hal9_consensus::ValidatorSet> {
+    let path = home.root().join(&cfg.consensus.genesis);
+    let genesis = match std::fs::read(&path) {
+        Ok(bytes) => serde_json::from_slice::<hal9_consensus::Genesis>(&bytes)
+            .wrap_err_with(|| format!("invalid genesis file {}", path.display()))?,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            warn!(target: "hal9::node", path = %path.display(), "no genesis file: empty validator set, this node only observes");
+            hal9_consensus::Genesis::default()
+        }
+        Err(e) => return Err(e).wrap_err_with(|| format!("cannot read {}", path.display())),
+    };
+    genesis
+        .validator_set()
+        .map_err(|e| eyre!("invalid genesis file {}: {e}", path.display()))
+}
+
 async fn redial_known_peers(net: &NetworkHandle, store: &Arc<Store>) {
     let store = store.clone();
     let known = tokio::task::spawn_blocking(move || store.peers())
@@ -173,8 +225,17 @@ async fn redial_known_peers(net: &NetworkHandle, store: &Arc<Store>) {
     }
 }
 
-async fn event_loop(mut events: mpsc::Receiver<NetworkEvent>, state: ApiState) -> &'static str {
+async fn event_loop(
+    mut events: mpsc::Receiver<NetworkEvent>,
+    state: ApiState,
+    engine: mpsc::Sender<Inbound>,
+) -> &'static str {
     while let Some(ev) = events.recv().await {
+        let ev = match engine::route(ev, &engine).await {
+            Ok(Some(ev)) => ev,
+            Ok(None) => continue,
+            Err(_) => break,
+        };
         match ev {
             NetworkEvent::Message {
                 id,

@@ -28,7 +28,9 @@ async fn oversized_and_malformed_messages_are_rejected_and_penalised() {
     cfg.target_peers = 1;
     let mut registry = Registry::default();
     let (net, attacker, _events) =
-        Network::new(hal9_p2p::Keypair::generate_ed25519(), cfg, &mut registry).unwrap();
+        Network::new(hal9_p2p::Keypair::generate_ed25519(), cfg, &mut registry)
+            .await
+            .unwrap();
     tokio::spawn(net.run());
     attacker
         .subscribe(NOTES, usize::MAX, |_: &hal9_p2p::PeerId, _: &[u8]| {

@@ -7,6 +7,33 @@ use crate::bench::{self, GossipBench};
 pub(crate) enum BenchCommand {
     /// Gossip delivery latency and throughput between in-process nodes on loopback.
     Gossip(GossipArgs),
+    /// Verified tasks per second and submit-to-verdict latency, in-process on loopback.
+    Tasks(TasksArgs),
+    /// IPFS add throughput and fetch latency/throughput between two nodes on loopback.
+    Ipfs(IpfsArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct IpfsArgs {
+    /// Rounds for the 1 KiB objects (1 MiB uses a quarter, 64 MiB two).
+    #[arg(long, default_value_t = 20)]
+    rounds: usize,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct TasksArgs {
+    /// Number of nodes.
+    #[arg(long, default_value_t = 5)]
+    nodes: usize,
+    /// Replication factor.
+    #[arg(long, default_value_t = 3)]
+    replicas: u16,
+    /// Tasks to run.
+    #[arg(long, default_value_t = 200)]
+    tasks: usize,
+    /// Tasks in flight at once.
+    #[arg(long, default_value_t = 16)]
+    concurrency: usize,
 }
 
 #[derive(Debug, Args)]
@@ -30,6 +57,24 @@ impl BenchCommand {
                     nodes: a.nodes,
                     messages: a.messages,
                     size: a.size,
+                })
+                .await?;
+                println!("{report}");
+                Ok(())
+            }
+            BenchCommand::Ipfs(a) => {
+                let r = a.rounds.max(1);
+                let plan = [(1 << 10, r), (1 << 20, r.div_ceil(4)), (64 << 20, 2)];
+                let report = hal9_p2p::bench::ipfs(&plan).await?;
+                println!("{report}");
+                Ok(())
+            }
+            BenchCommand::Tasks(a) => {
+                let report = bench::tasks(bench::TaskBench {
+                    nodes: a.nodes,
+                    replicas: a.replicas,
+                    tasks: a.tasks,
+                    concurrency: a.concurrency,
                 })
                 .await?;
                 println!("{report}");

@@ -3,7 +3,7 @@ use std::{path::PathBuf, time::Duration};
 use clap::Args;
 use eyre::{Context, bail};
 
-use crate::devnet::Cluster;
+use crate::{api_tasks::SubmitTask, devnet::Cluster, engine::records::TaskStatus};
 
 /// `hal9 devnet`.
 #[derive(Debug, Args)]
@@ -89,5 +89,74 @@ async fn demo(cluster: &Cluster) -> eyre::Result<()> {
         n - 1,
         n * (n - 1)
     );
+    if n >= 3 {
+        demo_task(cluster).await?;
+    }
     Ok(())
+}
+
+/// Publishes the digit-classifier plugin, submits a task with r = 3 and
+/// prints the verdict.
+async fn demo_task(cluster: &Cluster) -> eyre::Result<()> {
+    let wasm_path = hal9_plugins::builder::example_wasm("mlp")
+        .map_err(|e| eyre::eyre!("cannot build the mlp example plugin: {e}"))?;
+    let wasm = std::fs::read(&wasm_path)?;
+    let client = cluster.nodes[0].client()?;
+    let added = client.publish_program(wasm).await?;
+    println!(
+        "\nprogram: mlp digit classifier, {} bytes, CID {}",
+        added.bytes, added.cid
+    );
+    let mut rng = hal9_plugins::kernels::glyphs::Rng(7);
+    let digit = 7;
+    let image = hal9_plugins::kernels::glyphs::render(digit, &mut rng);
+    let started = std::time::Instant::now();
+    let sub = client
+        .submit_task(&SubmitTask {
+            program: added.cid.clone(),
+            input_hex: hex::encode(image),
+            replicas: 3,
+            fuel: None,
+            nonce: None,
+        })
+        .await?;
+    println!(
+        "task {} submitted (a handwritten-style {digit}, r = 3)",
+        sub.id
+    );
+    let rec = client.task(&sub.id, Some(120_000)).await?;
+    crate::cli::task::print_task(&rec);
+    if rec.status != TaskStatus::Verified {
+        bail!("the demo task ended as {:?}", rec.status);
+    }
+    let out = client.task_result(&sub.id).await?;
+    if let Some((&predicted, logits)) = out.split_first() {
+        let logits: Vec<String> = logits
+            .chunks_exact(4)
+            .map(|c| format!("{:.2}", f32::from_le_bytes([c[0], c[1], c[2], c[3]])))
+            .collect();
+        println!(
+            "output:     predicted digit {predicted}; logits [{}]",
+            logits.join(", ")
+        );
+    }
+    let report = cluster.nodes[n_last(cluster)]
+        .client()?
+        .verify_task(&sub.id)
+        .await?;
+    println!(
+        "certificate checked independently by node{}: {} signers, quorum {}",
+        n_last(cluster),
+        report.signers.len(),
+        report.quorum
+    );
+    println!(
+        "submit -> verified verdict: {} ms",
+        started.elapsed().as_millis()
+    );
+    Ok(())
+}
+
+fn n_last(cluster: &Cluster) -> usize {
+    cluster.nodes.len() - 1
 }

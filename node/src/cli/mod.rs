@@ -2,11 +2,14 @@
 
 mod bench;
 mod devnet;
+mod get;
 mod init;
 mod node;
 mod notes;
 mod peers;
+mod plugin;
 mod status;
+pub(crate) mod task;
 
 use std::path::PathBuf;
 
@@ -69,11 +72,19 @@ enum Command {
     /// Gossip and read operator notes (hal9/notes/1).
     #[command(subcommand)]
     Notes(notes::NotesCommand),
+    /// Submit tasks and read verdicts.
+    #[command(subcommand)]
+    Task(task::TaskCommand),
     /// Benchmarks that print figures.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
     /// Start a local network of node processes on 127.0.0.1.
     Devnet(devnet::DevnetArgs),
+    /// Fetch an object by CID through the running node (verified against its CID).
+    Get(get::GetArgs),
+    /// Build, inspect, run and publish WASM programs.
+    #[command(subcommand)]
+    Plugin(plugin::PluginCommand),
 }
 
 impl Cli {
@@ -104,7 +115,10 @@ impl Cli {
                 Command::Status(a) => a.run().await,
                 Command::Notes(c) => c.run().await,
                 Command::Bench(c) => c.run().await,
+                Command::Task(c) => c.run().await,
                 Command::Devnet(a) => a.run().await,
+                Command::Get(a) => a.run().await,
+                Command::Plugin(c) => c.run().await,
             }
         })
     }

@@ -26,6 +26,13 @@ impl StatusArgs {
         println!("connected peers: {}", s.connected_peers);
         println!("known peers:     {}", s.known_peers);
         println!("store schema:    v{}", s.store_schema);
+        if let Some(c) = &s.content {
+            println!("pins:            {}", c.pins);
+            println!(
+                "content store:   {} bytes in {} blocks (quota {} bytes)",
+                c.repo_bytes, c.blocks, c.quota_bytes
+            );
+        }
         println!("listening on:");
         for a in s.listen_addrs {
             println!("  {a}");

@@ -1,14 +1,44 @@
 //! Where the engine gets programs and puts outputs: the node's content layer.
 
+use std::time::Duration;
+
 use bytes::Bytes;
 use futures::future::BoxFuture;
 
 use super::cid::RawCid;
 
 /// Content-addressed storage reachable over the network.
-pub trait Content: Send + Sync + 'static {
-    /// Fetches the bytes named by `cid`, verified against it.
-    fn get(&self, cid: RawCid) -> BoxFuture<'static, Result<Bytes, String>>;
-    /// Adds bytes, provides them to the network and returns their CID.
-    fn add(&self, data: Bytes) -> BoxFuture<'static, Result<RawCid, String>>;
+pub trait ContentSource: Send + Sync + 'static {
+    /// Fetches the bytes named by `cid`, verified against it, waiting at most `timeout`.
+    fn get(&self, cid: RawCid, timeout: Duration) -> BoxFuture<'static, Result<Bytes, String>>;
+    /// Adds an output of this node's own task: stored, provided to the
+    /// network, pinned for the result retention period.
+    fn add_result(&self, data: Bytes) -> BoxFuture<'static, Result<RawCid, String>>;
+}
+
+fn to_ipfs(cid: &RawCid) -> Result<hal9_p2p::Cid, String> {
+    hal9_p2p::Cid::try_from(cid.to_bytes()).map_err(|e| format!("bad CID {cid}: {e}"))
+}
+
+fn from_ipfs(cid: &hal9_p2p::Cid) -> Result<RawCid, String> {
+    RawCid::from_bytes(&cid.to_bytes())
+}
+
+/// The embedded IPFS node (hal9-p2p's content layer).
+impl ContentSource for hal9_p2p::Content {
+    fn get(&self, cid: RawCid, timeout: Duration) -> BoxFuture<'static, Result<Bytes, String>> {
+        let this = self.clone();
+        Box::pin(async move {
+            let cid = to_ipfs(&cid)?;
+            this.get(&cid, timeout).await.map_err(|e| e.to_string())
+        })
+    }
+
+    fn add_result(&self, data: Bytes) -> BoxFuture<'static, Result<RawCid, String>> {
+        let this = self.clone();
+        Box::pin(async move {
+            let cid = this.add_result(data).await.map_err(|e| e.to_string())?;
+            from_ipfs(&cid)
+        })
+    }
 }

@@ -34,7 +34,7 @@ use tracing::{debug, info, warn};
 
 use self::{
     cid::RawCid,
-    content::Content,
+    content::ContentSource,
     records::{TaskRecord, TaskStatus, VerdictRecord, VoteRecord},
     spec::{SpecError, TaskMessage},
 };
@@ -154,7 +154,7 @@ pub struct VerifyReport {
 pub struct EngineHandle {
     tx: mpsc::Sender<Command>,
     finished: broadcast::Sender<TaskId>,
-    content: Arc<dyn Content>,
+    content: Arc<dyn ContentSource>,
 }
 
 impl EngineHandle {
@@ -239,7 +239,7 @@ impl EngineHandle {
             })?;
         let bytes = self
             .content
-            .get(cid)
+            .get(cid, Duration::from_secs(60))
             .await
             .map_err(|reason| EngineError::Output {
                 cid: verdict.output_cid.clone(),
@@ -262,6 +262,49 @@ pub enum Inbound {
     Task(TaskMessage),
     /// A verified vote batch.
     Votes(VerifiedBatch),
+}
+
+/// Subscribes the node to the tasks and votes topics with their validators.
+pub async fn subscribe_topics(net: &NetworkHandle) -> Result<(), hal9_p2p::Error> {
+    net.subscribe(TASKS_TOPIC, spec::MAX_TASK_MESSAGE, validate_task)
+        .await?;
+    net.subscribe(
+        VOTES_TOPIC,
+        hal9_consensus::wire::MAX_VOTE_BATCH_BYTES + 64,
+        validate_votes,
+    )
+    .await
+}
+
+/// Hands a network event to the engine if it belongs to it; gives it back
+/// otherwise. `Err` means the engine has stopped.
+pub async fn route(
+    ev: hal9_p2p::NetworkEvent,
+    inbound: &mpsc::Sender<Inbound>,
+) -> Result<Option<hal9_p2p::NetworkEvent>, EngineError> {
+    let msg = match &ev {
+        hal9_p2p::NetworkEvent::Message { topic, data, .. } if topic == TASKS_TOPIC => {
+            match TaskMessage::decode(data) {
+                Ok(t) => Inbound::Task(t),
+                Err(e) => {
+                    warn!(target: "hal9::engine", error = %e, "task passed validation but does not decode");
+                    return Ok(None);
+                }
+            }
+        }
+        hal9_p2p::NetworkEvent::Message { topic, data, .. } if topic == VOTES_TOPIC => {
+            match decode_votes(data) {
+                Ok(b) => Inbound::Votes(b),
+                Err((_, e)) => {
+                    warn!(target: "hal9::engine", error = %e, "votes passed validation but do not decode");
+                    return Ok(None);
+                }
+            }
+        }
+        _ => return Ok(Some(ev)),
+    };
+    inbound.send(msg).await.map_err(|_| EngineError::Stopped)?;
+    Ok(None)
 }
 
 /// Validator of the tasks topic.
@@ -317,7 +360,7 @@ pub struct Engine {
     driver: Driver,
     validators: ValidatorSet,
     plugins: PluginEngine,
-    content: Arc<dyn Content>,
+    content: Arc<dyn ContentSource>,
     net: NetworkHandle,
     store: Arc<Store>,
     tasks: HashMap<TaskId, TaskRecord>,
@@ -363,7 +406,7 @@ impl Engine {
         keypair: Keypair,
         validators: ValidatorSet,
         plugins: PluginEngine,
-        content: Arc<dyn Content>,
+        content: Arc<dyn ContentSource>,
         net: NetworkHandle,
         store: Arc<Store>,
         metrics: hal9_consensus::Metrics,
@@ -421,6 +464,14 @@ impl Engine {
             fault: Fault::from_env(),
         };
         Ok((engine, handle, in_tx))
+    }
+
+    /// Makes this node report wrong results (byzantine tests only).
+    #[cfg(feature = "fault-injection")]
+    pub fn with_wrong_results(mut self) -> Self {
+        warn!(target: "hal9::engine", "FAULT INJECTION: this node reports wrong results");
+        self.fault = Fault::WrongResult;
+        self
     }
 
     /// Reloads tasks and own votes from the store and resumes them.
@@ -774,11 +825,7 @@ impl Engine {
                 let _permit = slots.acquire_owned().await.map_err(|e| e.to_string())?;
                 let digest = ModuleDigest(job.program.digest());
                 if plugins.cached(&digest).is_none() {
-                    let wasm = tokio::time::timeout(fetch_timeout, content.get(job.program))
-                        .await
-                        .map_err(|_| {
-                            format!("program {} not found within {fetch_timeout:?}", job.program)
-                        })??;
+                    let wasm = content.get(job.program, fetch_timeout).await?;
                     let p2 = plugins.clone();
                     tokio::task::spawn_blocking(move || {
                         p2.load_verified(digest, &wasm).map(|_| ())
@@ -809,7 +856,7 @@ impl Engine {
                 if fault == Fault::WrongResult {
                     output.push(0xff);
                 }
-                let cid = content.add(Bytes::from(output.clone())).await?;
+                let cid = content.add_result(Bytes::from(output.clone())).await?;
                 Ok::<_, String>((output, cid))
             }
             .await;

@@ -1,0 +1,193 @@
+//! Control API routes of the consensus engine: submit, inspect, verify tasks.
+
+use std::time::Duration;
+
+use alloy_sol_types::private::{Address, B256, Bytes as AbiBytes, U256};
+use axum::{
+    Json, Router,
+    extract::{Path, Query, State},
+    http::{StatusCode, header},
+    response::{IntoResponse, Response},
+    routing::{get, post},
+};
+use hal9_consensus::{TaskId, keccak256};
+use serde::{Deserialize, Serialize};
+
+use crate::{
+    api::{ApiError, ApiState},
+    engine::{
+        EngineError, EngineHandle, VerifyReport,
+        cid::RawCid,
+        records::TaskRecord,
+        spec::{TaskMessage, TaskSpec},
+    },
+};
+
+/// Default fuel of a task when the submitter names none.
+pub const DEFAULT_FUEL: u64 = 10_000_000_000;
+/// Longest `wait_ms` a request may ask for.
+const MAX_WAIT: Duration = Duration::from_secs(300);
+
+/// Body of `POST /v1/tasks`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SubmitTask {
+    /// Program CID.
+    pub program: String,
+    /// Input bytes, hex.
+    pub input_hex: String,
+    /// Replication factor (>= 3).
+    pub replicas: u16,
+    /// Fuel limit per execution.
+    #[serde(default)]
+    pub fuel: Option<u64>,
+    /// Nonce, so identical work can be submitted twice (default: random).
+    #[serde(default)]
+    pub nonce: Option<u64>,
+}
+
+/// Answer of `POST /v1/tasks`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Submitted {
+    /// Task id, hex.
+    pub id: String,
+}
+
+#[derive(Debug, Deserialize)]
+struct WaitQuery {
+    #[serde(default)]
+    wait_ms: Option<u64>,
+}
+
+impl From<EngineError> for ApiError {
+    fn from(e: EngineError) -> Self {
+        let code = match e {
+            EngineError::Spec(_) => StatusCode::BAD_REQUEST,
+            EngineError::UnknownTask(_) => StatusCode::NOT_FOUND,
+            EngineError::NoVerdict(_) => StatusCode::CONFLICT,
+            EngineError::Certificate(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            EngineError::Network(_) | EngineError::Output { .. } => StatusCode::BAD_GATEWAY,
+            EngineError::Stopped => StatusCode::SERVICE_UNAVAILABLE,
+        };
+        ApiError::new(code, e.to_string())
+    }
+}
+
+/// Task routes (merged into the authenticated control API).
+pub fn router() -> Router<ApiState> {
+    Router::new()
+        .route("/v1/tasks", post(submit).get(list))
+        .route("/v1/tasks/{id}", get(status))
+        .route("/v1/tasks/{id}/result", get(result))
+        .route("/v1/tasks/{id}/verify", get(verify))
+        .route("/v1/reputation", get(reputation))
+}
+
+fn engine(s: &ApiState) -> Result<&EngineHandle, ApiError> {
+    s.engine.as_ref().ok_or_else(|| {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "this node runs without the consensus engine".into(),
+        )
+    })
+}
+
+fn parse_id(id: &str) -> Result<TaskId, ApiError> {
+    let bytes = hex::decode(id.trim_start_matches("0x"))
+        .ok()
+        .and_then(|b| <[u8; 32]>::try_from(b).ok())
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                format!("expected a task id of 64 hex digits, found {id:?}"),
+            )
+        })?;
+    Ok(TaskId(bytes))
+}
+
+fn bad(msg: String) -> ApiError {
+    ApiError::new(StatusCode::BAD_REQUEST, msg)
+}
+
+/// Builds the task message for a submission.
+pub fn build_task(req: &SubmitTask) -> Result<TaskMessage, ApiError> {
+    let program: RawCid = req
+        .program
+        .parse()
+        .map_err(|e| bad(format!("program: {e}")))?;
+    let input = hex::decode(&req.input_hex).map_err(|e| bad(format!("input_hex: {e}")))?;
+    let nonce = req.nonce.unwrap_or_else(rand::random);
+    let spec = TaskSpec {
+        programCid: AbiBytes::from(program.to_bytes()),
+        inputHash: B256::from(keccak256(&[&input])),
+        inputCid: AbiBytes::new(),
+        replicas: req.replicas,
+        fuelLimit: req.fuel.unwrap_or(DEFAULT_FUEL),
+        capabilities: 0,
+        // Standalone mode: the submitter is authenticated by the gossip
+        // signature of the node it submitted through; chain mode sets the
+        // paying address here.
+        submitter: Address::ZERO,
+        nonce: U256::from(nonce),
+        deadline: 0,
+    };
+    TaskMessage::new(spec, input).map_err(|e| bad(e.to_string()))
+}
+
+async fn submit(
+    State(s): State<ApiState>,
+    Json(req): Json<SubmitTask>,
+) -> Result<Json<Submitted>, ApiError> {
+    let msg = build_task(&req)?;
+    let id = engine(&s)?.submit(msg).await?;
+    Ok(Json(Submitted {
+        id: hex::encode(id.0),
+    }))
+}
+
+async fn list(State(s): State<ApiState>) -> Result<Json<Vec<TaskRecord>>, ApiError> {
+    let mut all = engine(&s)?.list().await?;
+    for r in &mut all {
+        // Listings stay small: no spec, input or output bodies.
+        r.spec.clear();
+        r.input.clear();
+        r.own_output = None;
+    }
+    Ok(Json(all))
+}
+
+async fn status(
+    State(s): State<ApiState>,
+    Path(id): Path<String>,
+    Query(q): Query<WaitQuery>,
+) -> Result<Json<TaskRecord>, ApiError> {
+    let id = parse_id(&id)?;
+    let e = engine(&s)?;
+    let rec = match q.wait_ms {
+        Some(ms) => e.wait(id, Duration::from_millis(ms).min(MAX_WAIT)).await?,
+        None => e.get(id).await?,
+    };
+    rec.map(Json).ok_or_else(|| {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            format!("unknown task {}", hex::encode(id.0)),
+        )
+    })
+}
+
+async fn result(State(s): State<ApiState>, Path(id): Path<String>) -> Result<Response, ApiError> {
+    let id = parse_id(&id)?;
+    let bytes = engine(&s)?.output(id).await?;
+    Ok(([(header::CONTENT_TYPE, "application/octet-stream")], bytes).into_response())
+}
+
+async fn verify(
+    State(s): State<ApiState>,
+    Path(id): Path<String>,
+) -> Result<Json<VerifyReport>, ApiError> {
+    let id = parse_id(&id)?;
+    Ok(Json(engine(&s)?.verify(id).await?))
+}
+
+async fn reputation(State(s): State<ApiState>) -> Result<Json<Vec<(String, u32)>>, ApiError> {
+    Ok(Json(engine(&s)?.reputation().await?))
+}

@@ -1,0 +1,167 @@
+//! In-process networks of full hal9 nodes (swarm, content layer, engine,
+//! plugins, store) on loopback, for multi-node tests and `hal9 bench tasks`.
+
+use std::{sync::Arc, time::Duration};
+
+use eyre::{Context, eyre};
+use hal9_consensus::{Genesis, GenesisValidator, TaskId};
+use hal9_p2p::{Keypair, Network, NetworkConfig, NetworkHandle, Retention};
+use prometheus_client::registry::Registry;
+
+use crate::{
+    api_tasks::{SubmitTask, build_task},
+    engine::{self, Engine, EngineConfig, EngineHandle},
+    store::Store,
+};
+
+/// A running in-process node.
+pub struct TestNode {
+    /// Network handle.
+    pub net: NetworkHandle,
+    /// Engine handle.
+    pub engine: EngineHandle,
+    /// Peer id.
+    pub peer: String,
+}
+
+/// Options of a [`TestNet`].
+#[derive(Debug, Clone)]
+pub struct TestNetOptions {
+    /// Engine settings of every node.
+    pub engine: EngineConfig,
+    /// Indices of nodes that report wrong results (needs `fault-injection`).
+    pub wrong: Vec<usize>,
+}
+
+impl Default for TestNetOptions {
+    fn default() -> Self {
+        Self {
+            engine: EngineConfig::default(),
+            wrong: Vec::new(),
+        }
+    }
+}
+
+/// A network of in-process nodes sharing one genesis.
+pub struct TestNet {
+    /// The nodes; node 0 is the bootstrap node.
+    pub nodes: Vec<TestNode>,
+    _dir: tempfile::TempDir,
+}
+
+impl TestNet {
+    /// Starts `n` nodes and waits until each sees the others on the votes topic.
+    pub async fn new(n: usize, opts: TestNetOptions) -> eyre::Result<Self> {
+        let dir = tempfile::tempdir()?;
+        let keys: Vec<Keypair> = (0..n).map(|_| Keypair::generate_ed25519()).collect();
+        let genesis = Genesis {
+            validators: keys
+                .iter()
+                .map(|k| GenesisValidator {
+                    peer_id: k.public().to_peer_id().to_string(),
+                    weight: "1".into(),
+                    capabilities: vec![],
+                })
+                .collect(),
+        };
+        let validators = genesis.validator_set().map_err(|e| eyre!("{e}"))?;
+        let mut nodes = Vec::new();
+        let mut bootstrap = None;
+        for (i, key) in keys.into_iter().enumerate() {
+            let mut cfg = NetworkConfig::local_tcp();
+            cfg.heartbeat_ms = 200;
+            cfg.bootstrap = bootstrap.iter().cloned().collect();
+            let mut registry = Registry::default();
+            let (network, net, mut events) = Network::new(key.clone(), cfg, &mut registry).await?;
+            tokio::spawn(network.run());
+            if bootstrap.is_none() {
+                let mut addr = None;
+                for _ in 0..500 {
+                    if let Some(a) = net.listen_addrs().await?.into_iter().next() {
+                        addr = Some(a);
+                        break;
+                    }
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+                let addr = addr.ok_or_else(|| eyre!("node 0 did not start listening"))?;
+                bootstrap = Some(addr.with(hal9_p2p::multiaddr_p2p(net.local_peer_id())));
+            }
+            let store = Arc::new(Store::open(&dir.path().join(format!("s{i}.redb")))?);
+            let plugins = hal9_plugins::PluginEngine::new(Default::default())?;
+            let (eng, handle, inbound) = Engine::new(
+                opts.engine.clone(),
+                key,
+                validators.clone(),
+                plugins,
+                Arc::new(net.content()),
+                net.clone(),
+                store,
+                hal9_consensus::Metrics::register(&mut registry),
+            )?;
+            #[cfg(feature = "fault-injection")]
+            let eng = if opts.wrong.contains(&i) {
+                eng.with_wrong_results()
+            } else {
+                eng
+            };
+            #[cfg(not(feature = "fault-injection"))]
+            if !opts.wrong.is_empty() {
+                eyre::bail!("wrong-result nodes need the fault-injection feature");
+            }
+            tokio::spawn(eng.run());
+            engine::subscribe_topics(&net).await?;
+            tokio::spawn(async move {
+                while let Some(ev) = events.recv().await {
+                    if engine::route(ev, &inbound).await.is_err() {
+                        break;
+                    }
+                }
+            });
+            nodes.push(TestNode {
+                peer: net.local_peer_id().to_string(),
+                net,
+                engine: handle,
+            });
+        }
+        for node in &nodes {
+            for _ in 0..600 {
+                if node.net.topic_peers(engine::VOTES_TOPIC).await?.len() >= n - 1 {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+        Ok(Self { nodes, _dir: dir })
+    }
+
+    /// Adds `wasm` to node `i`'s content store (pinned) and returns its CID.
+    pub async fn publish(&self, i: usize, wasm: &[u8]) -> eyre::Result<String> {
+        let cid = self.nodes[i]
+            .net
+            .content()
+            .add(wasm.to_vec(), Retention::Pinned)
+            .await
+            .wrap_err("adding the program")?;
+        Ok(cid.to_string())
+    }
+
+    /// Submits a task through node `i`; returns its id.
+    pub async fn submit(
+        &self,
+        i: usize,
+        program: &str,
+        input: &[u8],
+        replicas: u16,
+        nonce: u64,
+    ) -> eyre::Result<TaskId> {
+        let msg = build_task(&SubmitTask {
+            program: program.to_string(),
+            input_hex: hex::encode(input),
+            replicas,
+            fuel: None,
+            nonce: Some(nonce),
+        })
+        .map_err(|e| eyre!("{e:?}"))?;
+        Ok(self.nodes[i].engine.submit(msg).await?)
+    }
+}
