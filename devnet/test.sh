@@ -9,7 +9,9 @@ source devnet/env.sh
 bash devnet/setup.sh
 
 echo "==> cargo test --workspace"
-cargo test --workspace --no-fail-fast
+# fault-injection compiles the byzantine switches (HAL9_FAULT) into the test
+# builds only; it does nothing unless a test turns it on.
+cargo test --workspace --no-fail-fast --features hal9-node/fault-injection
 
 echo "==> forge test (contracts/)"
 (cd contracts && forge test)
