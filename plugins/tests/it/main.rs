@@ -3,6 +3,7 @@
 
 mod cli;
 mod examples;
+mod fuzz;
 mod hostile;
 mod runtime;
 
