@@ -93,7 +93,8 @@ abstract contract DeployBase is CommonBase {
         );
         d.registry =
             new NeuronRegistry(IERC20(address(d.token)), address(d.timelock), c.maxLock, c.unbondingDelay, c.minStake);
-        d.rewards = new RewardsDistributor(IERC20(address(d.token)), address(d.registry), c.epochLength, c.halvingEpochs);
+        d.rewards =
+            new RewardsDistributor(IERC20(address(d.token)), address(d.registry), c.epochLength, c.halvingEpochs);
         require(address(d.rewards) == predictedRewards, "reward pool address prediction failed");
         d.market = new ComputationMarket(
             IERC20(address(d.token)), d.registry, address(d.timelock), address(d.timelock), c.market

@@ -114,14 +114,21 @@ contract ComputationMarket is EIP712, Ownable, ReentrancyGuard {
 
     mapping(bytes32 => Task) private tasks;
 
-    event TaskPosted(bytes32 indexed taskId, address indexed submitter, uint256 fee, address[] committee, TaskSpec spec);
+    event TaskPosted(
+        bytes32 indexed taskId, address indexed submitter, uint256 fee, address[] committee, TaskSpec spec
+    );
     event VerdictSubmitted(
         bytes32 indexed taskId, bytes32 resultHash, bytes outputCid, uint256 majorityMask, uint256 minorityMask
     );
     event Challenged(bytes32 indexed taskId, address indexed challenger, uint256 bond, address[] escalation);
     event EscalationVerdict(bytes32 indexed taskId, bytes32 resultHash, bytes outputCid, uint256 mask, bool upheld);
     event Finalized(
-        bytes32 indexed taskId, bytes32 resultHash, uint256 burned, uint256 toTreasury, uint256 perMember, uint256 slashed
+        bytes32 indexed taskId,
+        bytes32 resultHash,
+        uint256 burned,
+        uint256 toTreasury,
+        uint256 perMember,
+        uint256 slashed
     );
     event ChallengeSettled(bytes32 indexed taskId, address indexed challenger, bool challengerWon, uint256 payout);
     event Refunded(bytes32 indexed taskId, address indexed submitter, uint256 fee);
@@ -204,7 +211,11 @@ contract ComputationMarket is EIP712, Ownable, ReentrancyGuard {
     }
 
     /// @notice Splits a fee: (burned, to treasury incl. dust, per majority member).
-    function feeSplit(uint256 fee, uint256 majority) public view returns (uint256 burned, uint256 toTreasury, uint256 each) {
+    function feeSplit(uint256 fee, uint256 majority)
+        public
+        view
+        returns (uint256 burned, uint256 toTreasury, uint256 each)
+    {
         burned = fee * params.burnBps / BPS;
         toTreasury = fee * params.treasuryBps / BPS;
         uint256 rest = fee - burned - toTreasury;

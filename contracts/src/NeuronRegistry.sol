@@ -253,7 +253,12 @@ contract NeuronRegistry is Ownable, ReentrancyGuard {
 
     /// @notice Takes `bps` of the operator's stake and unbonding (stake first)
     /// and sends it to `to`. Only the market.
-    function slash(address operator, uint256 bps, address to) external onlyMarket nonReentrant returns (uint256 amount) {
+    function slash(address operator, uint256 bps, address to)
+        external
+        onlyMarket
+        nonReentrant
+        returns (uint256 amount)
+    {
         if (bps > BPS) revert BpsTooHigh(BPS, bps);
         Neuron storage n = neurons[operator];
         amount = (n.stake + n.unbonding) * bps / BPS;

@@ -301,7 +301,9 @@ contract ComputationMarketTest is Hal9Test {
         uint256 b1 = d.token.balanceOf(c[1]);
         uint256 s2 = _stake(c[2]);
 
-        vm.expectRevert(abi.encodeWithSelector(ComputationMarket.NotFinalizable.selector, id, ComputationMarket.Status.Verdict));
+        vm.expectRevert(
+            abi.encodeWithSelector(ComputationMarket.NotFinalizable.selector, id, ComputationMarket.Status.Verdict)
+        );
         d.market.finalize(id);
         vm.warp(block.timestamp + 10 minutes + 1);
         d.market.finalize(id);
@@ -320,7 +322,9 @@ contract ComputationMarketTest is Hal9Test {
         assertEq(d.registry.neuron(c[0]).activeTasks, 0);
         assertEq(uint8(d.market.statusOf(id)), uint8(ComputationMarket.Status.Finalized));
 
-        vm.expectRevert(abi.encodeWithSelector(ComputationMarket.NotFinalizable.selector, id, ComputationMarket.Status.Finalized));
+        vm.expectRevert(
+            abi.encodeWithSelector(ComputationMarket.NotFinalizable.selector, id, ComputationMarket.Status.Finalized)
+        );
         d.market.finalize(id);
     }
 
@@ -535,7 +539,9 @@ contract ComputationMarketTest is Hal9Test {
         // The challenge window can never outgrow the unbonding delay (1 day).
         p.challengeWindow = 1 days + 1;
         vm.expectRevert(
-            abi.encodeWithSelector(ComputationMarket.ParamOutOfBounds.selector, "challengeWindow", 60, 1 days, 1 days + 1)
+            abi.encodeWithSelector(
+                ComputationMarket.ParamOutOfBounds.selector, "challengeWindow", 60, 1 days, 1 days + 1
+            )
         );
         d.market.setParams(p);
         p = cfg.market;

@@ -21,7 +21,13 @@ contract Handler is Test {
     bool public payoutAboveEscrow;
     uint256 public finalized;
 
-    constructor(DeployBase.Deployment memory d_, address whale_, address client_, address[] memory ops_, uint256[] memory keys_) {
+    constructor(
+        DeployBase.Deployment memory d_,
+        address whale_,
+        address client_,
+        address[] memory ops_,
+        uint256[] memory keys_
+    ) {
         d = d_;
         whale = whale_;
         client = client_;

@@ -283,7 +283,9 @@ contract NeuronRegistryTest is Hal9Test {
         d.registry.setParams(1 hours, 2 days, 1 ether);
         // Unbonding shorter than the challenge window (10 minutes) is refused.
         vm.expectRevert(
-            abi.encodeWithSelector(NeuronRegistry.ParamOutOfBounds.selector, "unbondingDelay", 10 minutes, 90 days, 5 minutes)
+            abi.encodeWithSelector(
+                NeuronRegistry.ParamOutOfBounds.selector, "unbondingDelay", 10 minutes, 90 days, 5 minutes
+            )
         );
         d.registry.setParams(30 days, 5 minutes, 1 ether);
         d.registry.setParams(30 days, 2 days, 1 ether);
