@@ -343,6 +343,24 @@ impl<P: Provider + Clone> MarketClient<P> {
         .await
     }
 
+    /// Submits the escalation committee's certificate for a challenged task.
+    pub async fn submit_escalation_verdict(
+        &self,
+        task: B256,
+        result: B256,
+        output_cid: &[u8],
+        signatures: Vec<Bytes>,
+    ) -> Result<TransactionReceipt> {
+        let call = self.market.submitEscalationVerdict(
+            task,
+            result,
+            Bytes::copy_from_slice(output_cid),
+            signatures,
+        );
+        self.tx(call, "ComputationMarket.submitEscalationVerdict")
+            .await
+    }
+
     /// Finalizes (pays, resolves a challenge, or refunds) a task.
     pub async fn finalize(&self, task: B256) -> Result<TransactionReceipt> {
         let rc = self

@@ -43,8 +43,15 @@ impl Net {
 }
 
 async fn start() -> Option<Net> {
+    start_with(10).await
+}
+
+async fn start_with(accounts: usize) -> Option<Net> {
     let path = anvil_or_skip("hal9-market chain tests")?;
-    let anvil = Anvil::at(path).try_spawn().expect("anvil starts");
+    let anvil = Anvil::at(path)
+        .args(["--accounts", &accounts.to_string()])
+        .try_spawn()
+        .expect("anvil starts");
     let keys: Vec<PrivateKeySigner> = anvil
         .keys()
         .iter()
@@ -52,7 +59,7 @@ async fn start() -> Option<Net> {
         .map(PrivateKeySigner::from)
         .collect();
     let url = anvil.endpoint_url();
-    let genesis: Vec<Address> = keys.iter().take(10).map(|k| k.address()).collect();
+    let genesis: Vec<Address> = keys.iter().map(|k| k.address()).collect();
     let p0 = ProviderBuilder::new()
         .wallet(EthereumWallet::from(keys[0].clone()))
         .connect_http(url.clone());
@@ -426,4 +433,101 @@ async fn rust_arithmetic_matches_the_contracts() {
     let e = client.lock(max_lock / 7).await.unwrap_err();
     assert!(matches!(e, MarketError::Chain { .. }));
     assert!(e.to_string().contains("LockShortened"), "{e}");
+}
+
+#[tokio::test]
+async fn a_right_challenger_wins_through_escalation() {
+    let Some(net) = start_with(14).await else {
+        return;
+    };
+    // Eleven neurons: a committee of 3 and an escalation committee of 7 fit
+    // beside the challenger.
+    let mut signers = HashMap::new();
+    for i in 1..=11 {
+        let c = net.client(i).await;
+        let peer = [&[0x00u8, 0x24][..], keccak256([i as u8]).as_slice()].concat();
+        c.register(&peer, 1).await.expect("register");
+        c.stake(tokens(1_000)).await.expect("stake");
+        signers.insert(net.keys[i].address(), (i, net.keys[i].clone()));
+    }
+    let client = net.client(12).await;
+    let p = net.provider(0);
+    let fee = tokens(50);
+    let posted = client
+        .post_task(&spec(net.keys[12].address(), 9, now(&p).await + 3_600), fee)
+        .await
+        .unwrap();
+    let c = posted.committee.clone();
+    let wrong = keccak256(b"wrong");
+    let cid = b"cid".to_vec();
+    let sigs: Vec<Bytes> = c
+        .iter()
+        .map(|m| {
+            client
+                .sign_attestation(&signers[m].1, posted.task_id, wrong, &cid)
+                .unwrap()
+        })
+        .collect();
+    client
+        .submit_verdict(posted.task_id, wrong, &cid, sigs, vec![])
+        .await
+        .unwrap();
+
+    let (ch_idx, _) = signers
+        .iter()
+        .find(|(a, _)| !c.contains(a))
+        .map(|(_, v)| v.clone())
+        .unwrap();
+    let challenger = net.client(ch_idx).await;
+    let ch_addr = net.keys[ch_idx].address();
+    let ch_before = client.balance(ch_addr).await.unwrap();
+    let params = client.params().await.unwrap();
+    challenger
+        .challenge(posted.task_id, fee)
+        .await
+        .expect("challenge");
+    let task = client.task(posted.task_id).await.unwrap();
+    assert_eq!(task.escalation.len(), 7);
+    assert!(
+        task.escalation
+            .iter()
+            .all(|e| !c.contains(e) && *e != ch_addr)
+    );
+    assert_eq!(
+        client.balance(ch_addr).await.unwrap(),
+        ch_before - fee,
+        "bond escrowed"
+    );
+
+    let truth = keccak256(b"truth");
+    let q = economics::quorum(7) as usize;
+    let esc_sigs: Vec<Bytes> = task.escalation[..q]
+        .iter()
+        .map(|m| {
+            client
+                .sign_attestation(&signers[m].1, posted.task_id, truth, &cid)
+                .unwrap()
+        })
+        .collect();
+    let stake_before = client.registry().neuron(c[0]).call().await.unwrap().stake;
+    client
+        .submit_escalation_verdict(posted.task_id, truth, &cid, esc_sigs)
+        .await
+        .expect("escalation verdict");
+    client.finalize(posted.task_id).await.expect("finalize");
+
+    let slash_each = economics::slash_amount(stake_before, U256::ZERO, params.slashBps);
+    let reward = slash_each * U256::from(3u64) * U256::from(params.challengerRewardBps)
+        / U256::from(economics::BPS);
+    assert_eq!(
+        client.registry().neuron(c[0]).call().await.unwrap().stake,
+        stake_before - slash_each
+    );
+    assert_eq!(
+        client.balance(ch_addr).await.unwrap(),
+        ch_before + reward,
+        "bond back plus the reward"
+    );
+    assert_eq!(client.task(posted.task_id).await.unwrap().resultHash, truth);
+    assert_eq!(client.balance(net.d.market).await.unwrap(), U256::ZERO);
 }
