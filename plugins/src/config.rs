@@ -127,3 +127,27 @@ impl Default for EngineConfig {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn manifest_needs_replace_defaults_and_ceilings_win() {
+        let cfg = EngineConfig::default();
+        let m = ManifestLimits {
+            fuel: Some(123),
+            memory_bytes: Some(u64::MAX),
+            output_bytes: None,
+            wall_clock_ms: Some(250),
+        };
+        let l = cfg
+            .default_limits
+            .with_manifest(&m)
+            .clamp_to(&cfg.max_limits);
+        assert_eq!(l.fuel, 123);
+        assert_eq!(l.memory_bytes, cfg.max_limits.memory_bytes);
+        assert_eq!(l.output_bytes, cfg.default_limits.output_bytes);
+        assert_eq!(l.wall_clock, Duration::from_millis(250));
+    }
+}

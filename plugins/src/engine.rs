@@ -516,7 +516,10 @@ impl PluginEngine {
             .set_fuel(limits.fuel)
             .map_err(|e| Error::Engine(format!("{e:#}")))?;
         let tick = cfg.epoch_tick.as_nanos().max(1);
-        let ticks = limits.wall_clock.as_nanos().div_ceil(tick) as u64 + 1;
+        let ticks = u64::try_from(limits.wall_clock.as_nanos().div_ceil(tick))
+            .unwrap_or(u64::MAX)
+            .min(u64::MAX / 4)
+            + 1;
         store.set_epoch_deadline(ticks);
         store.epoch_deadline_trap();
 
@@ -555,7 +558,7 @@ impl PluginEngine {
         }
         Ok(ExecOutcome {
             output: state.output,
-            fuel_used: limits.fuel - left,
+            fuel_used: limits.fuel.saturating_sub(left),
             elapsed,
             logs: state.logs,
             logs_dropped: state.logs_dropped,
