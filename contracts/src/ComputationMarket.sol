@@ -120,6 +120,7 @@ contract ComputationMarket is EIP712, Ownable, ReentrancyGuard {
     event VerdictSubmitted(
         bytes32 indexed taskId, bytes32 resultHash, bytes outputCid, uint256 majorityMask, uint256 minorityMask
     );
+    event VerdictJoined(bytes32 indexed taskId, uint256 addedMask);
     event Challenged(bytes32 indexed taskId, address indexed challenger, uint256 bond, address[] escalation);
     event EscalationVerdict(bytes32 indexed taskId, bytes32 resultHash, bytes outputCid, uint256 mask, bool upheld);
     event Finalized(
@@ -296,6 +297,21 @@ contract ComputationMarket is EIP712, Ownable, ReentrancyGuard {
         t.minorityMask = minority;
         t.challengeEnd = uint64(block.timestamp) + params.challengeWindow;
         emit VerdictSubmitted(id, resultHash, outputCid, mask, minority);
+    }
+
+    /// @notice Adds late agreeing attestations of committee members to a
+    /// verdict during its challenge window, so a relayer that submitted only
+    /// a quorum cannot leave other agreeing members unpaid (and liveness-slashed).
+    function joinVerdict(bytes32 id, bytes calldata outputCid, bytes[] calldata signatures) external nonReentrant {
+        Task storage t = tasks[id];
+        if (t.status != Status.Verdict) revert WrongStatus(id, Status.Verdict, t.status);
+        if (block.timestamp > t.challengeEnd) revert WindowClosed(t.challengeEnd, uint64(block.timestamp));
+        if (keccak256(outputCid) != t.outputCidHash) revert BadCid(MAX_CID_LEN, outputCid.length);
+        uint256 before = t.majorityMask;
+        uint256 mask = _collect(id, t.resultHash, outputCid, signatures, t.committee, before);
+        if (mask & t.minorityMask != 0) revert DuplicateSigner(address(0));
+        t.majorityMask = mask;
+        emit VerdictJoined(id, mask & ~before);
     }
 
     // --------------------------------------------------------------- challenge

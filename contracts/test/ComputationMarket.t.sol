@@ -286,6 +286,51 @@ contract ComputationMarketTest is Hal9Test {
         d.market.submitVerdict(id, RESULT, CID, sigs, ds);
     }
 
+    function test_joinVerdict_latecomerIsPaidNotSlashed() public {
+        (bytes32 id, address[] memory c) = _post(3, 1, FEE);
+        _verdict(id, c, 2);
+        bytes[] memory late = new bytes[](1);
+        late[0] = _sign(c[2], id, RESULT, CID);
+        d.market.joinVerdict(id, CID, late);
+        assertEq(d.market.getTask(id).majorityMask, 7);
+        uint256 s2 = _stake(c[2]);
+        uint256 b2 = d.token.balanceOf(c[2]);
+        vm.warp(block.timestamp + 11 minutes);
+        d.market.finalize(id);
+        assertEq(_stake(c[2]), s2, "no liveness slash");
+        assertEq(d.token.balanceOf(c[2]), b2 + (FEE - FEE / 100 - FEE * 2 / 100) / 3);
+    }
+
+    function test_RevertWhen_joinVerdict_invalid() public {
+        (bytes32 id, address[] memory c) = _post(3, 1, FEE);
+        bytes[] memory late = new bytes[](1);
+        late[0] = _sign(c[2], id, RESULT, CID);
+        vm.expectPartialRevert(ComputationMarket.WrongStatus.selector);
+        d.market.joinVerdict(id, CID, late);
+        _verdict(id, c, 2);
+        vm.expectRevert(abi.encodeWithSelector(ComputationMarket.BadCid.selector, 128, 2));
+        d.market.joinVerdict(id, hex"0155", late);
+        bytes[] memory again = new bytes[](1);
+        again[0] = _sign(c[0], id, RESULT, CID);
+        vm.expectRevert(abi.encodeWithSelector(ComputationMarket.DuplicateSigner.selector, c[0]));
+        d.market.joinVerdict(id, CID, again);
+        vm.warp(block.timestamp + 11 minutes);
+        vm.expectPartialRevert(ComputationMarket.WindowClosed.selector);
+        d.market.joinVerdict(id, CID, late);
+    }
+
+    function test_RevertWhen_joinVerdict_minorityMember() public {
+        (bytes32 id, address[] memory c) = _post(3, 1, FEE);
+        bytes32 other = keccak256("other");
+        Dissent[] memory ds = new Dissent[](1);
+        ds[0] = Dissent(other, CID, _sign(c[2], id, other, CID));
+        d.market.submitVerdict(id, RESULT, CID, _sigs(c, 2, id, RESULT, CID), ds);
+        bytes[] memory late = new bytes[](1);
+        late[0] = _sign(c[2], id, RESULT, CID);
+        vm.expectRevert(abi.encodeWithSelector(ComputationMarket.DuplicateSigner.selector, address(0)));
+        d.market.joinVerdict(id, CID, late);
+    }
+
     // ------------------------------------------------------------- finalize
 
     function test_finalize_paysMajorityBurnsAndSlashesMinority() public {

@@ -328,6 +328,20 @@ impl<P: Provider + Clone> MarketClient<P> {
         Ok(rc)
     }
 
+    /// Adds late agreeing committee attestations to a verdict during its
+    /// challenge window (they are then paid, not liveness-slashed).
+    pub async fn join_verdict(
+        &self,
+        task: B256,
+        output_cid: &[u8],
+        signatures: Vec<Bytes>,
+    ) -> Result<TransactionReceipt> {
+        let call = self
+            .market
+            .joinVerdict(task, Bytes::copy_from_slice(output_cid), signatures);
+        self.tx(call, "ComputationMarket.joinVerdict").await
+    }
+
     /// Challenges a verdict (approves and posts the bond).
     pub async fn challenge(&self, task: B256, bond: U256) -> Result<TransactionReceipt> {
         self.tx(
