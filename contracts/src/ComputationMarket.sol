@@ -412,9 +412,10 @@ contract ComputationMarket is EIP712, Ownable, ReentrancyGuard {
             token.safeTransfer(challenger, bond);
             emit ChallengeSettled(id, challenger, false, bond);
         } else if (t.escalationResult == t.resultHash) {
-            // The challenger was wrong: the bond goes to the treasury.
+            // The challenger was wrong: its bond pays the escalation majority
+            // for the re-execution (rounding dust to the treasury).
             _settle(id, t, t.committee, t.majorityMask, t.minorityMask, true);
-            token.safeTransfer(treasury, bond);
+            _payBond(t.escalation, t.escalationMask, bond);
             emit ChallengeSettled(id, challenger, false, 0);
         } else {
             // The challenger was right: the original majority is slashed, the
@@ -428,6 +429,20 @@ contract ComputationMarket is EIP712, Ownable, ReentrancyGuard {
             token.safeTransfer(challenger, bond + reward);
             emit ChallengeSettled(id, challenger, true, bond + reward);
         }
+    }
+
+    /// Splits a forfeited bond equally over `members` in `mask`; dust to the treasury.
+    function _payBond(address[] storage members, uint256 mask, uint256 bond) private {
+        uint256 each = bond / _popcount(mask);
+        uint256 n = members.length;
+        uint256 paid;
+        for (uint256 i = 0; i < n; i++) {
+            if (mask & (uint256(1) << i) != 0 && each != 0) {
+                token.safeTransfer(members[i], each);
+                paid += each;
+            }
+        }
+        if (bond > paid) token.safeTransfer(treasury, bond - paid);
     }
 
     /// Pays the fee to `members` in `mask` and slashes the rest.

@@ -442,10 +442,12 @@ contract ComputationMarketTest is Hal9Test {
         }
         uint256 tre = d.token.balanceOf(address(d.timelock));
         uint256 liveness = _stake(c[2]) * 50 / 10_000; // c[2] did not sign
+        uint256 e0 = d.token.balanceOf(t.escalation[0]);
         d.market.submitEscalationVerdict(id, RESULT, CID, _sigs(t.escalation, 5, id, RESULT, CID));
         d.market.finalize(id);
         assertEq(d.token.balanceOf(ch), chBal - FEE, "bond lost");
-        assertEq(d.token.balanceOf(address(d.timelock)), tre + FEE + FEE * 2 / 100 + liveness, "bond to treasury");
+        assertEq(d.token.balanceOf(t.escalation[0]), e0 + FEE / 5, "bond pays the escalation majority");
+        assertEq(d.token.balanceOf(address(d.timelock)), tre + FEE * 2 / 100 + liveness);
         assertEq(d.market.escrowed(), 0);
     }
 
