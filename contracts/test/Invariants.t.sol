@@ -73,6 +73,26 @@ contract Handler is Test {
         d.registry.withdraw();
     }
 
+    function deregister(uint256 i) external track {
+        vm.prank(_op(i));
+        d.registry.deregister();
+    }
+
+    function reregister(uint256 i) external track {
+        address op = _op(i);
+        vm.prank(op);
+        d.registry.register(abi.encodePacked(op), 0);
+    }
+
+    function join(uint256 t) external track {
+        if (taskIds.length == 0) return;
+        bytes32 id = taskIds[t % taskIds.length];
+        address[] memory c = d.market.committeeOf(id);
+        bytes[] memory sigs = new bytes[](1);
+        sigs[0] = _sign(c[c.length - 1], id, keccak256("res"));
+        d.market.joinVerdict(id, hex"01", sigs);
+    }
+
     function claim(uint256 i) external track {
         vm.prank(_op(i));
         d.rewards.claim();
