@@ -137,10 +137,19 @@ impl ApiClient {
 
     /// `GET /v1/tasks/{id}`, waiting up to `wait_ms` for the task to end.
     pub async fn task(&self, id: &str, wait_ms: Option<u64>) -> eyre::Result<TaskRecord> {
-        match wait_ms {
-            Some(ms) => self.get(&format!("/v1/tasks/{id}?wait_ms={ms}")).await,
-            None => self.get(&format!("/v1/tasks/{id}")).await,
-        }
+        let Some(ms) = wait_ms else {
+            return self.get(&format!("/v1/tasks/{id}")).await;
+        };
+        let resp = self
+            .request(
+                reqwest::Method::GET,
+                &format!("/v1/tasks/{id}?wait_ms={ms}"),
+            )
+            .timeout(Duration::from_millis(ms) + Duration::from_secs(30))
+            .send()
+            .await
+            .wrap_err_with(|| format!("cannot reach the node at {}", self.base))?;
+        self.decode(resp).await
     }
 
     /// `GET /v1/tasks`.

@@ -61,6 +61,12 @@ pub(crate) struct RunArgs {
     /// Metrics and health address.
     #[arg(long, env = "HAL9_METRICS_LISTEN", help_heading = "API")]
     metrics_listen: Option<SocketAddr>,
+    /// Members reveal after q commits or after this many ms.
+    #[arg(long, env = "HAL9_COMMIT_TIMEOUT_MS", help_heading = "Consensus")]
+    commit_timeout_ms: Option<u64>,
+    /// Reveal window after the commit timeout, ms.
+    #[arg(long, env = "HAL9_REVEAL_TIMEOUT_MS", help_heading = "Consensus")]
+    reveal_timeout_ms: Option<u64>,
 }
 
 impl NodeCommand {
@@ -82,6 +88,12 @@ impl RunArgs {
         }
         if let Some(a) = self.metrics_listen {
             cfg.metrics.listen = a;
+        }
+        if let Some(ms) = self.commit_timeout_ms {
+            cfg.consensus.commit_timeout_ms = ms;
+        }
+        if let Some(ms) = self.reveal_timeout_ms {
+            cfg.consensus.reveal_timeout_ms = ms;
         }
         runtime::run(home, cfg).await
     }
