@@ -306,11 +306,18 @@ impl Content {
             for cid in &frontier {
                 let block = self.verified_block(cid).await?;
                 total = total.saturating_add(block.data().len() as u64);
-                if total > block_budget {
+                // The root announces the size of the whole DAG (link Tsizes):
+                // refuse before fetching anything under it.
+                let claimed = if cid == root {
+                    total.saturating_add(claimed_link_sizes(&block))
+                } else {
+                    total
+                };
+                if total > block_budget || claimed > block_budget {
                     return Err(ContentError::TooLarge {
                         cid: root.to_string(),
                         limit,
-                        found: total,
+                        found: total.max(claimed),
                     });
                 }
                 for link in links(&block)? {
@@ -651,6 +658,30 @@ impl Content {
             }
         }
     }
+}
+
+/// Sum of the `Tsize` fields of a dag-pb node's links (0 for other codecs).
+fn claimed_link_sizes(block: &Block) -> u64 {
+    use ipld_core::ipld::Ipld;
+    if block.cid().codec() != DAG_PB {
+        return 0;
+    }
+    let Ok(Ipld::Map(node)) = block.to_ipld() else {
+        return 0;
+    };
+    let Some(Ipld::List(links)) = node.get("Links") else {
+        return 0;
+    };
+    links
+        .iter()
+        .filter_map(|l| match l {
+            Ipld::Map(m) => match m.get("Tsize") {
+                Some(Ipld::Integer(n)) => u64::try_from(*n).ok(),
+                _ => None,
+            },
+            _ => None,
+        })
+        .fold(0u64, u64::saturating_add)
 }
 
 /// The links of a block, for the codecs a UnixFS file uses.

@@ -351,4 +351,7 @@ async fn objects_over_the_size_limit_are_refused() {
         .await
         .unwrap_err();
     assert!(matches!(err, ContentError::TooLarge { .. }), "{err}");
+    // Refused from the root's announced size, before any leaf was fetched.
+    let stats = b.content.stats().await.unwrap();
+    assert_eq!(stats.blocks, 1, "{stats:?}");
 }
