@@ -91,9 +91,12 @@ pub struct EngineConfig {
     /// the on-demand allocator is used (useful on hosts with little
     /// virtual address space).
     pub pooling: bool,
-    /// Bytes of each pooled linear memory kept resident (zeroed with
-    /// `memset` instead of being returned to the kernel) between
-    /// executions: faster reuse for small plugins, more resident memory.
+    /// Bytes of each pooled linear memory kept resident between executions
+    /// (dirty pages found with Linux `PAGEMAP_SCAN` where available and
+    /// reset with `memset` instead of being returned to the kernel): fewer
+    /// page faults and TLB shootdowns for small plugins, more resident
+    /// memory. 1 MiB halves instantiate + call of an SDK plugin (about 42 to
+    /// 21 µs) and costs the smallest modules about 2 µs.
     pub keep_resident_bytes: usize,
     /// NaN canonicalization. Always on in production: turning it off is
     /// only for tests that prove it matters.
@@ -122,7 +125,7 @@ impl Default for EngineConfig {
             max_log_lines: 64,
             max_log_line_bytes: 512,
             pooling: true,
-            keep_resident_bytes: 0,
+            keep_resident_bytes: 1 << 20,
             nan_canonicalization: true,
         }
     }

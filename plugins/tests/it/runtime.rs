@@ -236,3 +236,25 @@ fn engine_is_shared_across_threads() {
     );
     assert!(text.contains("hal9_plugins_cache_modules 1"), "{text}");
 }
+
+#[test]
+fn no_state_leaks_from_one_execution_to_the_next() {
+    // Outputs the byte at 70000 (heap, grown) and at 16 (data segment), then
+    // overwrites both. A reused slot must come back as the module's image.
+    let leaky = r#"
+    (module
+      (import "hal9" "output_write" (func $write (param i32 i32) (result i32)))
+      (memory (export "memory") 2)
+      (data (i32.const 16) "A")
+      (func (export "hal9_run") (result i32)
+        (i32.store8 (i32.const 0) (i32.load8_u (i32.const 70000)))
+        (i32.store8 (i32.const 1) (i32.load8_u (i32.const 16)))
+        (i32.store8 (i32.const 70000) (i32.const 171))
+        (i32.store8 (i32.const 16) (i32.const 66))
+        (call $write (i32.const 0) (i32.const 2))))
+    "#;
+    let p = engine().load(&wat(leaky)).unwrap();
+    for _ in 0..50 {
+        assert_eq!(exec(engine(), p.digest(), [5; 32]), vec![0, b'A']);
+    }
+}
