@@ -24,6 +24,8 @@ pub enum Kind {
     Task = 1,
     /// A batch of signed votes (hal9/votes/1).
     Votes = 2,
+    /// A verdict certificate (hal9/certs/1).
+    Certificate = 3,
     /// A free-form operator note (hal9/notes/1), used by the devnet and benchmarks.
     Note = 16,
 }
@@ -33,6 +35,7 @@ impl Kind {
         match b {
             1 => Some(Self::Task),
             2 => Some(Self::Votes),
+            3 => Some(Self::Certificate),
             16 => Some(Self::Note),
             _ => None,
         }

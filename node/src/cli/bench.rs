@@ -11,6 +11,14 @@ pub(crate) enum BenchCommand {
     Tasks(TasksArgs),
     /// IPFS add throughput and fetch latency/throughput between two nodes on loopback.
     Ipfs(IpfsArgs),
+    /// Plugin compile time, instantiate + call latency, WASM vs native throughput.
+    Plugins(hal9_plugins::cli::BenchPluginsArgs),
+    /// Throughput of the pure consensus core (decode, verify and apply vote batches).
+    Consensus {
+        /// Tasks to push through the core.
+        #[arg(long, default_value_t = 20_000)]
+        tasks: usize,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -66,6 +74,15 @@ impl BenchCommand {
                 let r = a.rounds.max(1);
                 let plan = [(1 << 10, r), (1 << 20, r.div_ceil(4)), (64 << 20, 2)];
                 let report = hal9_p2p::bench::ipfs(&plan).await?;
+                println!("{report}");
+                Ok(())
+            }
+            BenchCommand::Plugins(a) => a.run().map_err(|e| eyre::eyre!("{e}")),
+            BenchCommand::Consensus { tasks } => {
+                let report = tokio::task::spawn_blocking(move || {
+                    hal9_consensus::bench::core_throughput(tasks)
+                })
+                .await?;
                 println!("{report}");
                 Ok(())
             }

@@ -44,6 +44,13 @@ use crate::{runtime::now_ms, store::Store};
 pub const TASKS_TOPIC: &str = "hal9/tasks/1";
 /// Gossip topic of vote batches.
 pub const VOTES_TOPIC: &str = "hal9/votes/1";
+/// Gossip topic of verdict certificates, for nodes that missed votes.
+pub const CERTS_TOPIC: &str = "hal9/certs/1";
+/// Largest certificate message.
+pub const MAX_CERT_MESSAGE: usize = 256 * 1024 + 16;
+/// Members gossip their certificate this long after their verdict, so the
+/// votes have had a chance to arrive everywhere first.
+const CERT_DELAY_MS: u64 = 500;
 /// Most votes in one batch.
 const MAX_BATCH: usize = hal9_consensus::wire::MAX_BATCH_ITEMS;
 
@@ -262,6 +269,8 @@ pub enum Inbound {
     Task(TaskMessage),
     /// A verified vote batch.
     Votes(VerifiedBatch),
+    /// A verdict certificate (verified by the task state before use).
+    Certificate(Box<Certificate>),
 }
 
 /// Subscribes the node to the tasks and votes topics with their validators.
@@ -273,7 +282,28 @@ pub async fn subscribe_topics(net: &NetworkHandle) -> Result<(), hal9_p2p::Error
         hal9_consensus::wire::MAX_VOTE_BATCH_BYTES + 64,
         validate_votes,
     )
-    .await
+    .await?;
+    net.subscribe(CERTS_TOPIC, MAX_CERT_MESSAGE, validate_certificate)
+        .await
+}
+
+/// Decodes a certificate envelope (the engine verifies signatures against the committee).
+pub fn decode_certificate(data: &[u8]) -> Result<Certificate, (bool, String)> {
+    let env =
+        Envelope::decode(data, MAX_CERT_MESSAGE).map_err(|e| (e.is_ignorable(), e.to_string()))?;
+    if env.kind != Kind::Certificate {
+        return Err((false, "expected a certificate envelope".into()));
+    }
+    Certificate::decode(&env.payload).map_err(|e| (!e.is_penalised(), e.to_string()))
+}
+
+/// Validator of the certificates topic.
+pub fn validate_certificate(_: &PeerId, data: &[u8]) -> Validation {
+    match decode_certificate(data) {
+        Ok(_) => Validation::Accept,
+        Err((true, e)) => Validation::Ignore(e),
+        Err((false, e)) => Validation::Reject(e),
+    }
 }
 
 /// Hands a network event to the engine if it belongs to it; gives it back
@@ -288,6 +318,15 @@ pub async fn route(
                 Ok(t) => Inbound::Task(t),
                 Err(e) => {
                     warn!(target: "hal9::engine", error = %e, "task passed validation but does not decode");
+                    return Ok(None);
+                }
+            }
+        }
+        hal9_p2p::NetworkEvent::Message { topic, data, .. } if topic == CERTS_TOPIC => {
+            match decode_certificate(data) {
+                Ok(c) => Inbound::Certificate(Box::new(c)),
+                Err((_, e)) => {
+                    warn!(target: "hal9::engine", error = %e, "certificate passed validation but does not decode");
                     return Ok(None);
                 }
             }
@@ -368,6 +407,7 @@ pub struct Engine {
     timers: BTreeMap<(u64, u64), (TaskId, Timer)>,
     timer_seq: u64,
     outbox: Vec<VoteItem>,
+    certs_out: Vec<(u64, Vec<u8>)>,
     seq: u64,
     salt_secret: [u8; 32],
     commands: mpsc::Receiver<Command>,
@@ -453,6 +493,7 @@ impl Engine {
             timers: BTreeMap::new(),
             timer_seq: 0,
             outbox: Vec::new(),
+            certs_out: Vec::new(),
             // Strictly increasing across restarts without persisting a counter.
             seq: now_ms().saturating_mul(1000),
             salt_secret,
@@ -569,7 +610,10 @@ impl Engine {
                     None => break,
                 },
                 Some(done) = self.exec_rx.recv() => self.on_exec_done(done).await,
-                _ = tick.tick() => self.flush_votes().await,
+                _ = tick.tick() => {
+                    self.flush_votes().await;
+                    self.flush_certificates().await;
+                }
                 _ = sleep => self.fire_timers().await,
             }
         }
@@ -675,6 +719,16 @@ impl Engine {
                 });
                 self.carry_out(fx).await;
             }
+            Inbound::Certificate(cert) => {
+                // Only for tasks this node follows and has not decided yet.
+                if self.tasks.get(&cert.task).is_some_and(|r| !r.is_final()) {
+                    let fx = self.driver.apply(Input::CertificateSeen {
+                        certificate: *cert,
+                        now: now_ms(),
+                    });
+                    self.carry_out(fx).await;
+                }
+            }
         }
     }
 
@@ -738,6 +792,21 @@ impl Engine {
             let (task, timer) = entry.remove();
             let fx = self.driver.apply(Input::Timeout { task, timer, now });
             self.carry_out(fx).await;
+        }
+    }
+
+    async fn flush_certificates(&mut self) {
+        let now = now_ms();
+        let due: Vec<Vec<u8>> = {
+            let (due, keep): (Vec<_>, Vec<_>) =
+                self.certs_out.drain(..).partition(|(at, _)| *at <= now);
+            self.certs_out = keep;
+            due.into_iter().map(|(_, b)| b).collect()
+        };
+        for bytes in due {
+            if let Err(e) = self.net.publish(CERTS_TOPIC, bytes).await {
+                debug!(target: "hal9::engine", error = %e, "cannot gossip certificate");
+            }
         }
     }
 
@@ -935,6 +1004,18 @@ impl Engine {
                             certificate: hex::encode(v.certificate.encode()),
                             decided_at_ms: now_ms(),
                         });
+                        // Every deciding member gossips the certificate (a
+                        // little later), for nodes that missed votes.
+                        let local = self.keypair.public().to_peer_id().to_string();
+                        if rec.committee.contains(&local)
+                            || rec.escalation_committee.contains(&local)
+                        {
+                            let bytes =
+                                Envelope::new(Kind::Certificate, v.certificate.encode()).encode();
+                            if bytes.len() <= MAX_CERT_MESSAGE {
+                                self.certs_out.push((now_ms() + CERT_DELAY_MS, bytes));
+                            }
+                        }
                         changed.push(v.task);
                     }
                 }

@@ -39,7 +39,13 @@ fn task_id(hex_id: &str) -> hal9_consensus::TaskId {
 async fn five_nodes_reach_a_verified_verdict_on_wordcount() {
     let net = testnet(5, &[]).await;
     let wasm = example("wordcount");
-    let id = submit(&net, &wasm, b"the quick brown fox jumps over the lazy dog the end", 1).await;
+    let id = submit(
+        &net,
+        &wasm,
+        b"the quick brown fox jumps over the lazy dog the end",
+        1,
+    )
+    .await;
     let rec = net.nodes[0]
         .engine
         .wait(task_id(&id), Duration::from_secs(60))
@@ -96,37 +102,46 @@ async fn a_wrong_member_is_outvoted_and_loses_reputation() {
         let id = submit(&net, &wasm, &[k; 32], u64::from(k)).await;
         let rec = net.nodes[0]
             .engine
-            .wait(task_id(&id), Duration::from_secs(60))
+            .wait(task_id(&id), Duration::from_secs(90))
             .await
             .unwrap()
             .unwrap();
-        if !rec.committee.contains(&bad) {
+        assert!(rec.is_final(), "{rec:?}");
+        // Safety on every task: a verdict is always the honest result.
+        if rec.status == TaskStatus::Verified {
+            use sha2::Digest;
+            let out = net.nodes[0].engine.output(task_id(&id)).await.unwrap();
+            let expected = hex::encode(sha2::Sha256::digest([k; 32]));
+            assert_eq!(
+                out.as_ref(),
+                expected.as_bytes(),
+                "the verdict must be the honest result"
+            );
+        }
+        // Liveness needs the two honest members; one too slow to fetch on a
+        // loaded machine leaves no quorum, and the task fails (refunded).
+        if !rec.committee.contains(&bad) || rec.status != TaskStatus::Verified {
             continue;
         }
-        assert_eq!(rec.status, TaskStatus::Verified, "{rec:?}");
         let v = rec.verdict.unwrap();
         assert!(
             !v.attesters.contains(&bad),
             "the wrong member must not be in the certificate"
         );
-        let out = net.nodes[0].engine.output(task_id(&id)).await.unwrap();
-        use sha2::Digest;
-        let expected: String = sha2::Sha256::digest([k; 32])
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
-        assert_eq!(
-            out.as_ref(),
-            expected.as_bytes(),
-            "the verdict must be the honest result"
-        );
         checked = true;
         break;
     }
     assert!(checked, "the wrong node was never drawn in 20 tasks");
-    // Reputation of the wrong member drops below the honest ones' (as seen by node 0).
-    tokio::time::sleep(Duration::from_secs(8)).await;
-    let rep = net.nodes[0].engine.reputation().await.unwrap();
+    // Reputation of the wrong member drops below the honest ones' (as seen by
+    // node 0) once the reveal window of its round has closed.
+    let mut rep = Vec::new();
+    for _ in 0..120 {
+        rep = net.nodes[0].engine.reputation().await.unwrap();
+        if rep.iter().any(|(p, b)| *p == bad && *b < 10_000) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
     let of = |p: &str| rep.iter().find(|(q, _)| q == p).map(|(_, b)| *b);
     let bad_rep = of(&bad).expect("wrong member has a reputation entry");
     let honest_max = rep
