@@ -65,9 +65,15 @@ async fn connected(client: &ApiClient, peer: &str) -> bool {
 
 /// B in the middle; A and C each know only B and dial no one else.
 async fn line(dir: &Path) -> (NodeProc, NodeProc, NodeProc) {
-    let mut b = NodeProc::init(&bin(), &dir.join("b"), vec![]).await.unwrap();
-    let mut a_init = NodeProc::init(&bin(), &dir.join("a"), vec![]).await.unwrap();
-    let mut c_init = NodeProc::init(&bin(), &dir.join("c"), vec![]).await.unwrap();
+    let mut b = NodeProc::init(&bin(), &dir.join("b"), vec![])
+        .await
+        .unwrap();
+    let mut a_init = NodeProc::init(&bin(), &dir.join("a"), vec![])
+        .await
+        .unwrap();
+    let mut c_init = NodeProc::init(&bin(), &dir.join("c"), vec![])
+        .await
+        .unwrap();
     write_genesis(&[&a_init, &b, &c_init]);
     let b_status = b.start().await.unwrap().status().await.unwrap();
     let boot = b_status
@@ -97,11 +103,36 @@ async fn line(dir: &Path) -> (NodeProc, NodeProc, NodeProc) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn program_published_on_a_is_fetched_by_c_through_the_dht_and_runs() {
     let dir = tempfile::tempdir().unwrap();
-    let (mut a, mut b, mut c) = line(dir.path()).await;
+    let mut b = NodeProc::init(&bin(), &dir.path().join("b"), vec![])
+        .await
+        .unwrap();
+    let a_init = NodeProc::init(&bin(), &dir.path().join("a"), vec![])
+        .await
+        .unwrap();
+    let c_init = NodeProc::init(&bin(), &dir.path().join("c"), vec![])
+        .await
+        .unwrap();
+    write_genesis(&[&a_init, &b, &c_init]);
+    let boot = b
+        .start()
+        .await
+        .unwrap()
+        .status()
+        .await
+        .unwrap()
+        .listen_addrs
+        .into_iter()
+        .find(|a| a.contains("/tcp/"))
+        .unwrap();
+    let mut a = a_init.with_args(&["--bootstrap", &boot]);
+    let ca = a.start().await.unwrap();
+    let b_id = b.peer_id().unwrap();
+    eventually(Duration::from_secs(20), "A connected to B", || {
+        let (ca, b_id) = (ca.clone(), b_id.clone());
+        async move { connected(&ca, &b_id).await.then_some(()) }
+    })
+    .await;
     let a_id = a.peer_id().unwrap();
-    let cc = c.client().unwrap();
-    assert!(!connected(&cc, &a_id).await, "C must not know A at first");
-
     let wat_file = dir.path().join("echo.wat");
     std::fs::write(&wat_file, ECHO_WAT).unwrap();
     let out = hal9(
@@ -114,9 +145,15 @@ async fn program_published_on_a_is_fetched_by_c_through_the_dht_and_runs() {
         String::from_utf8_lossy(&out.stderr)
     );
     let cid = String::from_utf8(out.stdout).unwrap().trim().to_string();
-    assert!(cid.starts_with("bafk"), "a small module is one raw block: {cid}");
+    assert!(
+        cid.starts_with("bafk"),
+        "a small module is one raw block: {cid}"
+    );
     let module = hal9_plugins::cli::read_module(&wat_file, 1 << 20).unwrap();
 
+    // C starts only now: it has never been connected to A and knows only B.
+    let mut c = c_init.with_args(&["--bootstrap", &boot]);
+    let cc = c.start().await.unwrap();
     let fetched = dir.path().join("fetched.wasm");
     let out = hal9(
         &[
@@ -134,7 +171,11 @@ async fn program_published_on_a_is_fetched_by_c_through_the_dht_and_runs() {
         "get on C failed: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert_eq!(std::fs::read(&fetched).unwrap(), module, "same bytes as published");
+    assert_eq!(
+        std::fs::read(&fetched).unwrap(),
+        module,
+        "same bytes as published"
+    );
     assert!(
         connected(&cc, &a_id).await,
         "C found A as the provider through the DHT and connected to it"
@@ -142,7 +183,13 @@ async fn program_published_on_a_is_fetched_by_c_through_the_dht_and_runs() {
 
     // The fetched program runs on C.
     let out = std::process::Command::new(bin())
-        .args(["plugin", "run", fetched.to_str().unwrap(), "--input", "fetched by cid"])
+        .args([
+            "plugin",
+            "run",
+            fetched.to_str().unwrap(),
+            "--input",
+            "fetched by cid",
+        ])
         .output()
         .unwrap();
     assert!(

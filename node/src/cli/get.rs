@@ -29,7 +29,10 @@ impl GetArgs {
         let cid = hal9_p2p::content::parse_cid(&self.cid)?;
         let client = ApiClient::from_home(&self.home.home())?;
         let data = client
-            .get_content(&cid.to_string(), Duration::from_secs(self.timeout_secs.max(1)))
+            .get_content(
+                &cid.to_string(),
+                Duration::from_secs(self.timeout_secs.max(1)),
+            )
             .await?;
         match self.output {
             Some(path) => {
@@ -39,7 +42,8 @@ impl GetArgs {
             }
             None => {
                 let mut out = std::io::stdout().lock();
-                out.write_all(&data).wrap_err("writing to standard output")?;
+                out.write_all(&data)
+                    .wrap_err("writing to standard output")?;
                 out.flush().wrap_err("writing to standard output")?;
             }
         }
