@@ -88,7 +88,7 @@ async fn start() -> Result<NetworkHandle, Error> {
 
 fn median(v: &mut [f64]) -> f64 {
     v.sort_by(|a, b| a.total_cmp(b));
-    v.get(v.len() / 2).copied().unwrap_or(0.0)
+    v.get(v.len().saturating_sub(1) / 2).copied().unwrap_or(0.0)
 }
 
 /// Runs the benchmark for each `(size, rounds)`.
