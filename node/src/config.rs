@@ -131,6 +131,20 @@ event_buffer = {eb}
 # Messages held while no peer has subscribed to their topic yet.
 publish_queue = {pq}
 
+[network.content]
+# The IPFS block and pin store. Without `dir` the node uses <home>/ipfs.
+# dir = "/var/lib/hal9/ipfs"
+# Disk quota in bytes: above it, garbage collection removes unpinned blocks.
+quota_bytes = {cq}
+# Seconds between garbage-collection passes.
+gc_interval_secs = {cgc}
+# Largest object a fetch will assemble, in bytes.
+max_object_bytes = {cmax}
+# How long outputs of this node's own tasks stay pinned, in seconds.
+result_retention_secs = {cret}
+# Concurrent DHT provider lookups.
+max_provider_lookups = {cpl}
+
 [api]
 # HTTP+JSON control API used by the hal9 CLI; a bearer token from api.token
 # in the home directory is required. Flag --api-listen, env HAL9_API_LISTEN.
@@ -165,6 +179,11 @@ max_concurrent_executions = {mce}
             hb = n.heartbeat_ms,
             eb = n.event_buffer,
             pq = n.publish_queue,
+            cq = n.content.quota_bytes,
+            cgc = n.content.gc_interval_secs,
+            cmax = n.content.max_object_bytes,
+            cret = n.content.result_retention_secs,
+            cpl = n.content.max_provider_lookups,
             api = self.api.listen,
             metrics = self.metrics.listen,
             genesis = self.consensus.genesis,

@@ -25,21 +25,12 @@ pub struct TestNode {
 }
 
 /// Options of a [`TestNet`].
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct TestNetOptions {
     /// Engine settings of every node.
     pub engine: EngineConfig,
     /// Indices of nodes that report wrong results (needs `fault-injection`).
     pub wrong: Vec<usize>,
-}
-
-impl Default for TestNetOptions {
-    fn default() -> Self {
-        Self {
-            engine: EngineConfig::default(),
-            wrong: Vec::new(),
-        }
-    }
 }
 
 /// A network of in-process nodes sharing one genesis.

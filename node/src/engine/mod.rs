@@ -557,7 +557,7 @@ impl Engine {
                 continue;
             };
             let id = TaskId(id);
-            if let Some(input) = hex::decode(&rec.input).ok() {
+            if let Ok(input) = hex::decode(&rec.input) {
                 self.inputs.insert(id, input.into());
             }
             let final_ = rec.is_final();
