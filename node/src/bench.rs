@@ -196,8 +196,11 @@ pub async fn gossip(p: GossipBench) -> eyre::Result<GossipReport> {
         );
         publishers.push(tokio::spawn(async move {
             for seq in 0..count {
+                // Flow control, bounded: lost deliveries must not stall the run.
+                let waited = Instant::now();
                 while published.load(Ordering::Relaxed) * (n - 1)
                     > delivered.load(Ordering::Relaxed) + window
+                    && waited.elapsed() < Duration::from_secs(2)
                 {
                     tokio::time::sleep(Duration::from_micros(200)).await;
                 }
