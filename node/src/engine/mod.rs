@@ -197,7 +197,7 @@ impl EngineHandle {
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
             let rec = self.get(id).await?;
-            if rec.as_ref().is_none_or(|r| r.is_final()) && rec.is_some() {
+            if rec.as_ref().is_some_and(|r| r.is_final()) {
                 return Ok(rec);
             }
             match tokio::time::timeout_at(deadline, rx.recv()).await {
