@@ -18,6 +18,55 @@ pub struct NodeConfig {
     pub metrics: MetricsConfig,
     /// Proof-of-Computation engine.
     pub consensus: crate::engine::EngineConfig,
+    /// Settlement chain; off (standalone mode) while `rpc_url` is empty.
+    pub chain: ChainConfig,
+}
+
+/// Settlement chain settings (chain mode).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct ChainConfig {
+    /// JSON-RPC endpoint (http). Empty: standalone mode, committees from
+    /// the genesis file and nothing settled.
+    pub rpc_url: String,
+    /// Contract addresses (JSON written by deployment), relative to the home.
+    pub deployment: String,
+    /// Operator secp256k1 key: an encrypted keystore, or a plaintext
+    /// devnet key file; relative to the home.
+    pub operator_key: String,
+    /// Environment variable holding the keystore passphrase.
+    pub passphrase_env: String,
+    /// Blocks an event must be buried under before the node acts on it.
+    pub confirmations: u64,
+    /// How often the chain is polled for new blocks, in ms.
+    pub poll_interval_ms: u64,
+    /// A majority member of rank k submits the verdict after k times this
+    /// delay unless it has landed (rank 0 at once), in ms.
+    pub takeover_delay_ms: u64,
+    /// Challenge settled verdicts that this node's own execution contradicts.
+    pub challenge: bool,
+}
+
+impl Default for ChainConfig {
+    fn default() -> Self {
+        Self {
+            rpc_url: String::new(),
+            deployment: "deployment.json".into(),
+            operator_key: "operator.json".into(),
+            passphrase_env: "HAL9_OPERATOR_PASSPHRASE".into(),
+            confirmations: 1,
+            poll_interval_ms: 1000,
+            takeover_delay_ms: 4000,
+            challenge: true,
+        }
+    }
+}
+
+impl ChainConfig {
+    /// Whether chain mode is on.
+    pub fn enabled(&self) -> bool {
+        !self.rpc_url.is_empty()
+    }
 }
 
 /// Control API settings.
@@ -88,6 +137,16 @@ impl NodeConfig {
             bail!(
                 "network.heartbeat_ms must be at least 50, found {}",
                 n.heartbeat_ms
+            );
+        }
+        let c = &self.chain;
+        if c.enabled() && !(c.rpc_url.starts_with("http://") || c.rpc_url.starts_with("https://")) {
+            bail!("chain.rpc_url must be an http:// or https:// URL, found {:?}", c.rpc_url);
+        }
+        if c.poll_interval_ms < 50 {
+            bail!(
+                "chain.poll_interval_ms must be at least 50, found {}",
+                c.poll_interval_ms
             );
         }
         Ok(())
@@ -167,6 +226,27 @@ batch_interval_ms = {bi}
 fetch_timeout_ms = {ft}
 # Plugin executions run at once.
 max_concurrent_executions = {mce}
+
+[chain]
+# Settlement chain JSON-RPC endpoint. Empty: standalone mode (committees from
+# the genesis file, nothing settled). Flag --rpc-url, env HAL9_RPC_URL.
+rpc_url = "{rpc}"
+# Contract addresses written at deployment, relative to the home.
+deployment = "{dep}"
+# Operator secp256k1 key (encrypted keystore; plaintext only for devnet
+# accounts), relative to the home. Create one with `hal9 key new`.
+operator_key = "{okey}"
+# Environment variable that holds the keystore passphrase.
+passphrase_env = "{penv}"
+# Blocks an event must be buried under before the node acts on it.
+confirmations = {conf}
+# How often the chain is polled for new blocks (ms, at least 50).
+poll_interval_ms = {poll}
+# Majority member k (in committee order) submits the verdict after k times
+# this delay if it has not landed yet (ms).
+takeover_delay_ms = {take}
+# Challenge a settled verdict that this node's own execution contradicts.
+challenge = {chal}
 "#,
             listen = list(&n.listen),
             bootstrap = list(&n.bootstrap),
@@ -192,6 +272,14 @@ max_concurrent_executions = {mce}
             bi = self.consensus.batch_interval_ms,
             ft = self.consensus.fetch_timeout_ms,
             mce = self.consensus.max_concurrent_executions,
+            rpc = self.chain.rpc_url,
+            dep = self.chain.deployment,
+            okey = self.chain.operator_key,
+            penv = self.chain.passphrase_env,
+            conf = self.chain.confirmations,
+            poll = self.chain.poll_interval_ms,
+            take = self.chain.takeover_delay_ms,
+            chal = self.chain.challenge,
         )
     }
 }
