@@ -97,6 +97,7 @@ pub fn core_throughput(n_tasks: usize) -> CoreBenchReport {
     let params = TaskParams {
         r: 3,
         capability: None,
+        committee: None,
     };
     let cid = Cid::new(vec![0x01, 0x55, 0x12, 0x20]).unwrap_or_default();
 

@@ -4,7 +4,8 @@
 use std::collections::BTreeSet;
 
 use crate::committee::ValidatorSet;
-use crate::error::{CertificateError, DecodeError};
+use libp2p_identity::PeerId;
+use crate::error::{CertificateError, CommitteeError, DecodeError};
 use crate::types::{Cid, Commitment, ResultHash, Round, TaskId, quorum};
 use crate::wire::{Reader, SignedVote, VoteItem};
 
@@ -44,12 +45,37 @@ pub struct Certificate {
 }
 
 /// Task parameters a verifier needs to re-derive the committee.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub struct TaskParams {
     /// Replication factor r of the primary committee.
     pub r: usize,
     /// Capability a member must offer, if any.
     pub capability: Option<String>,
+    /// A committee drawn elsewhere (on chain, from the `postTask` event),
+    /// in draw order. When set it replaces the local draw, it must hold `r`
+    /// distinct members, and there is no local escalation round: the chain
+    /// decides what happens to a task without quorum.
+    pub committee: Option<Vec<PeerId>>,
+}
+
+impl TaskParams {
+    /// Parameters of a task whose committee is drawn locally from the validator set.
+    pub fn drawn(r: usize, capability: Option<String>) -> Self {
+        Self {
+            r,
+            capability,
+            committee: None,
+        }
+    }
+
+    /// Parameters of a task whose committee was drawn elsewhere.
+    pub fn fixed(committee: Vec<PeerId>) -> Self {
+        Self {
+            r: committee.len(),
+            capability: None,
+            committee: Some(committee),
+        }
+    }
 }
 
 impl Certificate {
@@ -66,14 +92,22 @@ impl Certificate {
             source,
         };
         let cap = params.capability.as_deref();
-        let primary = validators
-            .committee(&self.task, params.r, cap)
-            .map_err(committee_err)?;
-        let committee = match self.round {
-            Round::Primary => primary,
-            Round::Escalation => validators
-                .escalation_committee(&self.task, &primary, params.r, cap)
-                .map_err(committee_err)?,
+        let committee = match (&params.committee, self.round) {
+            (Some(fixed), Round::Primary) => fixed.clone(),
+            (Some(_), Round::Escalation) => {
+                return Err(committee_err(CommitteeError::NoEscalation));
+            }
+            (None, round) => {
+                let primary = validators
+                    .committee(&self.task, params.r, cap)
+                    .map_err(committee_err)?;
+                match round {
+                    Round::Primary => primary,
+                    Round::Escalation => validators
+                        .escalation_committee(&self.task, &primary, params.r, cap)
+                        .map_err(committee_err)?,
+                }
+            }
         };
         let q = quorum(committee.len());
         if self.votes.len() > MAX_CERTIFICATE_VOTES {

@@ -22,6 +22,18 @@ pub enum CommitteeError {
     /// The sum of the weights does not fit in 128 bits.
     #[error("expected the total candidate weight to fit in 128 bits, it overflows")]
     WeightOverflow,
+    /// A task with a committee fixed elsewhere (on chain) has no local
+    /// escalation round.
+    #[error("a committee fixed on chain has no local escalation round")]
+    NoEscalation,
+    /// A committee given from outside does not fit the task.
+    #[error("expected a fixed committee of {expected} distinct members, found {found}")]
+    BadFixedCommittee {
+        /// Replication factor.
+        expected: usize,
+        /// Distinct members found.
+        found: usize,
+    },
     /// The same peer appears twice in a validator set.
     #[error("expected distinct validators, found {peer} twice")]
     DuplicateValidator {

@@ -15,7 +15,7 @@ use tracing::{debug, info, warn};
 
 use crate::certificate::{Certificate, CertifiedVote, TaskParams};
 use crate::committee::{MIN_COMMITTEE, ValidatorSet};
-use crate::error::TaskError;
+use crate::error::{CommitteeError, TaskError};
 use crate::metrics::Metrics;
 use crate::reputation::{Outcome, ReputationChange};
 use crate::types::{Cid, Commitment, ResultHash, Round, Salt, TaskId, quorum};
@@ -169,6 +169,7 @@ impl PersistedVote {
             params: TaskParams {
                 r: rep,
                 capability: has_cap.then_some(cap),
+                committee: None,
             },
             round,
             result,
@@ -500,7 +501,20 @@ impl TaskState {
                 found: c.len(),
             });
         }
-        let committee = validators.committee(&id, params.r, params.capability.as_deref())?;
+        let committee = match &params.committee {
+            Some(fixed) => {
+                let distinct: std::collections::BTreeSet<_> = fixed.iter().collect();
+                if fixed.len() != params.r || distinct.len() != params.r {
+                    return Err(CommitteeError::BadFixedCommittee {
+                        expected: params.r,
+                        found: distinct.len(),
+                    }
+                    .into());
+                }
+                fixed.clone()
+            }
+            None => validators.committee(&id, params.r, params.capability.as_deref())?,
+        };
         let mut t = Self {
             id,
             params,
@@ -711,6 +725,10 @@ impl TaskState {
     fn ensure_round(&mut self, round: Round, ctx: &Ctx<'_>) -> Option<()> {
         if self.rounds[idx(round)].is_some() {
             return Some(());
+        }
+        if self.params.committee.is_some() {
+            // Fixed (on-chain) committees escalate through a challenge on chain.
+            return None;
         }
         let primary = self.rounds[0].as_ref()?.committee.clone();
         let committee = self

@@ -53,6 +53,8 @@ pub struct ApiState {
     pub registry: Arc<Registry>,
     /// The consensus engine, when the node runs one.
     pub engine: Option<crate::engine::EngineHandle>,
+    /// The settlement chain, in chain mode.
+    pub chain: Option<Arc<crate::chain::ChainLink>>,
 }
 
 /// Body of `GET /v1/status`.

@@ -43,6 +43,10 @@ pub struct SubmitTask {
     /// Nonce, so identical work can be submitted twice (default: random).
     #[serde(default)]
     pub nonce: Option<u64>,
+    /// Chain mode: the fee to escrow, in token base units (decimal string);
+    /// default the market's minimum fee.
+    #[serde(default)]
+    pub fee: Option<String>,
 }
 
 /// Answer of `POST /v1/tasks`.
@@ -50,6 +54,15 @@ pub struct SubmitTask {
 pub struct Submitted {
     /// Task id, hex.
     pub id: String,
+    /// Chain mode: the `postTask` transaction.
+    #[serde(default)]
+    pub tx: Option<String>,
+    /// Chain mode: the escrowed fee, base units.
+    #[serde(default)]
+    pub fee: Option<String>,
+    /// Chain mode: the committee drawn on chain (operator addresses).
+    #[serde(default)]
+    pub committee: Vec<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -110,6 +123,15 @@ fn bad(msg: String) -> ApiError {
 
 /// Builds the task message for a submission.
 pub fn build_task(req: &SubmitTask) -> Result<TaskMessage, ApiError> {
+    build_task_for(req, Address::ZERO, 0)
+}
+
+/// Builds the task message with a paying `submitter` and a `deadline` (chain mode).
+pub fn build_task_for(
+    req: &SubmitTask,
+    submitter: Address,
+    deadline: u64,
+) -> Result<TaskMessage, ApiError> {
     let program: RawCid = req
         .program
         .parse()
@@ -126,9 +148,9 @@ pub fn build_task(req: &SubmitTask) -> Result<TaskMessage, ApiError> {
         // Standalone mode: the submitter is authenticated by the gossip
         // signature of the node it submitted through; chain mode sets the
         // paying address here.
-        submitter: Address::ZERO,
+        submitter,
         nonce: U256::from(nonce),
-        deadline: 0,
+        deadline,
     };
     TaskMessage::new(spec, input).map_err(|e| bad(e.to_string()))
 }
@@ -137,10 +159,59 @@ async fn submit(
     State(s): State<ApiState>,
     Json(req): Json<SubmitTask>,
 ) -> Result<Json<Submitted>, ApiError> {
-    let msg = build_task(&req)?;
-    let id = engine(&s)?.submit(msg).await?;
+    let engine = engine(&s)?;
+    let Some(link) = s.chain.clone() else {
+        let msg = build_task(&req)?;
+        let id = engine.submit(msg).await?;
+        return Ok(Json(Submitted {
+            id: hex::encode(id.0),
+            tx: None,
+            fee: None,
+            committee: Vec::new(),
+        }));
+    };
+    // Chain mode: escrow the fee and draw the committee on chain, then gossip
+    // the input; members start when they see both.
+    let chain_err = |e: String| ApiError::new(StatusCode::BAD_GATEWAY, e);
+    let params = link
+        .client
+        .params()
+        .await
+        .map_err(|e| chain_err(e.to_string()))?;
+    let fee = match &req.fee {
+        Some(f) => f
+            .parse::<U256>()
+            .map_err(|e| bad(format!("fee: expected base units as a decimal integer: {e}")))?,
+        None => params.minFee,
+    };
+    if fee < params.minFee {
+        return Err(bad(format!(
+            "fee {fee} is below the market's minimum fee {}",
+            params.minFee
+        )));
+    }
+    let now = link.chain_time().await.map_err(|e| chain_err(format!("{e:#}")))?;
+    let deadline = now + params.maxTaskDuration.min(3_600);
+    let msg = build_task_for(&req, link.address(), deadline)?;
+    let spec = <hal9_market::TaskSpec as alloy_sol_types::SolValue>::abi_decode(&msg.spec.encode())
+        .map_err(|e| bad(format!("spec: {e}")))?;
+    let posted = {
+        let _guard = link.send_lock.lock().await;
+        link.client
+            .post_task(&spec, fee)
+            .await
+            .map_err(|e| chain_err(e.to_string()))?
+    };
+    let id = engine.submit(msg).await?;
     Ok(Json(Submitted {
         id: hex::encode(id.0),
+        tx: posted.block.map(|b| format!("block {b}")),
+        fee: Some(posted.fee.to_string()),
+        committee: posted
+            .committee
+            .iter()
+            .map(|a| a.to_checksum(None))
+            .collect(),
     }))
 }
 

@@ -222,6 +222,18 @@ impl Cluster {
         n: usize,
         args: impl Fn(usize) -> Vec<String>,
     ) -> eyre::Result<Self> {
+        let nodes = Self::init(bin, dir, n, args).await?;
+        Self::launch(nodes).await
+    }
+
+    /// Initializes `n` node homes (keys, config, one shared genesis) without
+    /// starting them; `args` as for [`Cluster::start_with`].
+    pub async fn init(
+        bin: &Path,
+        dir: &Path,
+        n: usize,
+        args: impl Fn(usize) -> Vec<String>,
+    ) -> eyre::Result<Vec<NodeProc>> {
         if n == 0 {
             bail!("a cluster needs at least one node");
         }
@@ -248,6 +260,14 @@ impl Cluster {
         let genesis = serde_json::to_vec_pretty(&hal9_consensus::Genesis { validators })?;
         for node in &nodes {
             std::fs::write(node.home.path("genesis.json"), &genesis)?;
+        }
+        Ok(nodes)
+    }
+
+    /// Starts initialized nodes: node 0 first, the others bootstrapping from it.
+    pub async fn launch(mut nodes: Vec<NodeProc>) -> eyre::Result<Self> {
+        if nodes.is_empty() {
+            bail!("a cluster needs at least one node");
         }
         let status = nodes[0].start().await?.status().await?;
         let bootstrap = status

@@ -6,11 +6,13 @@
 
 pub mod api;
 pub mod api_tasks;
+pub mod chain;
 pub mod bench;
 pub mod cli;
 pub mod client;
 pub mod config;
 pub mod content_api;
+pub mod devchain;
 pub mod devnet;
 pub mod engine;
 pub mod home;

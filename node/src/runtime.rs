@@ -97,6 +97,12 @@ pub async fn run(home: Home, cfg: NodeConfig) -> eyre::Result<()> {
         hal9_plugins::EngineConfig::default(),
         hal9_plugins::Metrics::register(&mut registry),
     )?;
+    let chain = if cfg.chain.enabled() {
+        Some(crate::chain::ChainLink::connect(home.root(), &cfg.chain).await?)
+    } else {
+        None
+    };
+    let outbox = crate::chain::Outbox::new(store.clone());
     let (engine, engine_handle, inbound) = Engine::new(
         cfg.consensus.clone(),
         key,
@@ -107,11 +113,34 @@ pub async fn run(home: Home, cfg: NodeConfig) -> eyre::Result<()> {
         store.clone(),
         hal9_consensus::Metrics::register(&mut registry),
     )?;
+    let engine = match &chain {
+        Some(link) => engine.with_chain(link.clone(), outbox.clone()),
+        None => engine,
+    };
     tasks.spawn(async move {
         engine.run().await;
         "consensus engine"
     });
     engine::subscribe_topics(&net).await?;
+    if let Some(link) = &chain {
+        engine::subscribe_chain_topics(&net).await?;
+        let s2 = store.clone();
+        let cursor = tokio::task::spawn_blocking(move || s2.get_meta("chain_cursor"))
+            .await
+            .map_err(|e| eyre!("store task: {e}"))??
+            .and_then(|b| serde_json::from_slice::<crate::chain::watch::Cursor>(&b).ok());
+        let (l2, in2) = (link.clone(), inbound.clone());
+        tasks.spawn(async move {
+            crate::chain::watch::run(l2, cursor, in2).await;
+            "chain watcher"
+        });
+        let (l3, h3) = (link.clone(), engine_handle.clone());
+        let metrics = crate::chain::OutboxMetrics::register(&mut registry);
+        tasks.spawn(async move {
+            outbox.run(l3, h3, metrics).await;
+            "settlement outbox"
+        });
+    }
     redial_known_peers(&net, &store).await;
 
     let state = ApiState {
@@ -122,6 +151,7 @@ pub async fn run(home: Home, cfg: NodeConfig) -> eyre::Result<()> {
         token: token.into(),
         registry: Arc::new(registry),
         engine: Some(engine_handle),
+        chain: chain.clone(),
     };
     let api_addr = api_listener.local_addr()?;
     let metrics_addr = metrics_listener.local_addr()?;

@@ -9,7 +9,7 @@ use redb::{Database, DatabaseError, ReadableDatabase, ReadableTable, TableDefini
 use serde::{Deserialize, Serialize};
 
 /// Current schema version.
-pub const SCHEMA_VERSION: u32 = 2;
+pub const SCHEMA_VERSION: u32 = 3;
 
 const META: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("meta");
 const PEERS: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("peers");
@@ -17,6 +17,8 @@ const PEERS: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("peers");
 const TASKS: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("tasks");
 /// The node's own persisted votes by hex task id (JSON), written before a commit leaves.
 const VOTES: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("votes");
+/// The settlement outbox: chain transactions still owed, by entry key (JSON).
+const OUTBOX: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("outbox");
 /// Reputation in basis points by peer id.
 const REPUTATION: TableDefinition<'_, &str, u32> = TableDefinition::new("reputation");
 
@@ -91,7 +93,12 @@ pub struct Store {
 type Migration = fn(&redb::WriteTransaction) -> Result<(), StoreError>;
 
 /// Migrations, index i upgrades schema i to i+1.
-const MIGRATIONS: &[Migration] = &[migrate_0_to_1, migrate_1_to_2];
+const MIGRATIONS: &[Migration] = &[migrate_0_to_1, migrate_1_to_2, migrate_2_to_3];
+
+fn migrate_2_to_3(tx: &redb::WriteTransaction) -> Result<(), StoreError> {
+    tx.open_table(OUTBOX)?;
+    Ok(())
+}
 
 fn migrate_1_to_2(tx: &redb::WriteTransaction) -> Result<(), StoreError> {
     tx.open_table(TASKS)?;
@@ -277,6 +284,33 @@ impl Store {
     /// All persisted own votes.
     pub fn votes<T: serde::de::DeserializeOwned>(&self) -> Result<Vec<T>, StoreError> {
         self.all_json(VOTES)
+    }
+
+    /// Writes (or replaces) a settlement outbox entry.
+    pub fn put_outbox<T: Serialize>(&self, key: &str, entry: &T) -> Result<(), StoreError> {
+        self.put_json(OUTBOX, key, entry)
+    }
+
+    /// Writes an outbox entry unless one exists under `key`; true if written.
+    pub fn insert_outbox_new<T: Serialize>(&self, key: &str, entry: &T) -> Result<bool, StoreError> {
+        let bytes = serde_json::to_vec(entry).map_err(|e| StoreError::Db(e.to_string()))?;
+        let tx = self.db.begin_write()?;
+        let written = {
+            let mut t = tx.open_table(OUTBOX)?;
+            if t.get(key)?.is_some() {
+                false
+            } else {
+                t.insert(key, bytes.as_slice())?;
+                true
+            }
+        };
+        tx.commit()?;
+        Ok(written)
+    }
+
+    /// All outbox entries.
+    pub fn outbox<T: serde::de::DeserializeOwned>(&self) -> Result<Vec<T>, StoreError> {
+        self.all_json(OUTBOX)
     }
 
     /// Stores reputations.

@@ -151,6 +151,7 @@ impl TestNet {
             replicas,
             fuel: None,
             nonce: Some(nonce),
+            fee: None,
         })
         .map_err(|e| eyre!("{e:?}"))?;
         Ok(self.nodes[i].engine.submit(msg).await?)

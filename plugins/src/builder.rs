@@ -155,8 +155,15 @@ pub fn build_plugin(dir: &Path) -> Result<Vec<BuiltPlugin>> {
 }
 
 /// Directory of the example plugins in this source tree.
+///
+/// `HAL9_EXAMPLES_DIR` overrides the path compiled in: a cargo target
+/// directory shared between checkouts can hold a build of this crate made
+/// in another checkout, whose compiled-in path may no longer exist.
 pub fn examples_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("examples")
+    match std::env::var_os("HAL9_EXAMPLES_DIR") {
+        Some(dir) if !dir.is_empty() => PathBuf::from(dir),
+        _ => Path::new(env!("CARGO_MANIFEST_DIR")).join("examples"),
+    }
 }
 
 /// Names of the example plugins (directories under [`examples_dir`]).

@@ -19,6 +19,7 @@ async fn submit(client: &ApiClient, program: &str, input: &[u8]) -> String {
             replicas: 3,
             fuel: None,
             nonce: None,
+            fee: None,
         })
         .await
         .unwrap()

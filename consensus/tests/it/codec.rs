@@ -250,7 +250,11 @@ proptest! {
     ) {
         let v = PersistedVote {
             task: TaskId(task),
-            params: TaskParams { r, capability: cap },
+            params: TaskParams {
+                r,
+                capability: cap,
+                committee: None,
+            },
             round,
             result: ResultHash(result),
             salt: Salt(salt),

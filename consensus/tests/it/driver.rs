@@ -26,6 +26,7 @@ fn params() -> TaskParams {
     TaskParams {
         r: 3,
         capability: None,
+        committee: None,
     }
 }
 
@@ -283,6 +284,7 @@ fn capacity_refuses_new_work_but_evicts_finished_tasks() {
     let params = TaskParams {
         r: 3,
         capability: None,
+        committee: None,
     };
     let t = |n: u8| TaskId([n; 32]);
     assert!(
@@ -463,6 +465,7 @@ fn validator_set_change_applies_to_new_tasks_only() {
         params: TaskParams {
             r: 3,
             capability: None,
+            committee: None,
         },
         now: 30,
     });

@@ -73,12 +73,14 @@ fn run_ops(ops: Vec<Op>) -> usize {
                 params.entry(task(t)).or_insert(TaskParams {
                     r,
                     capability: None,
+                    committee: None,
                 });
                 vec![Input::TaskSeen {
                     task: task(t),
                     params: TaskParams {
                         r,
                         capability: None,
+                        committee: None,
                     },
                     now,
                 }]

@@ -245,6 +245,7 @@ impl Harness {
                 params: TaskParams {
                     r,
                     capability: None,
+                    committee: None,
                 },
                 now,
             }),
@@ -311,6 +312,7 @@ impl Harness {
                             &TaskParams {
                                 r: self.r,
                                 capability: None,
+                                committee: None,
                             },
                         )
                         .expect("certificate verifies");

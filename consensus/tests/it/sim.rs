@@ -303,6 +303,7 @@ impl Sim {
         let params = TaskParams {
             r: self.cfg.r,
             capability: None,
+            committee: None,
         };
         for i in 0..self.cfg.tasks {
             let task = TaskId(keccak256(&[

@@ -3,7 +3,14 @@ use std::{path::PathBuf, time::Duration};
 use clap::Args;
 use eyre::{Context, bail};
 
-use crate::{api_tasks::SubmitTask, devnet::Cluster, engine::records::TaskStatus};
+use alloy::primitives::{Address, U256};
+
+use crate::{
+    api_tasks::SubmitTask,
+    devchain::{DevChain, tokens},
+    devnet::Cluster,
+    engine::records::TaskStatus,
+};
 
 /// `hal9 devnet`.
 #[derive(Debug, Args)]
@@ -17,6 +24,9 @@ pub(crate) struct DevnetArgs {
     /// Keep the network running until Ctrl-C instead of stopping after the demo.
     #[arg(long)]
     keep_running: bool,
+    /// Run without a settlement chain (committees from a genesis file, nothing settled).
+    #[arg(long)]
+    standalone: bool,
 }
 
 impl DevnetArgs {
@@ -33,9 +43,44 @@ impl DevnetArgs {
             }
         };
         let bin = std::env::current_exe().wrap_err("cannot locate the hal9 binary")?;
+        let chain = if self.standalone {
+            None
+        } else {
+            if self.nodes < 3 {
+                bail!("chain mode needs at least 3 nodes (r = 3); use --standalone for fewer");
+            }
+            let chain = DevChain::start(self.nodes).await?;
+            println!(
+                "local chain: anvil on {} (chain id {}), contracts deployed:",
+                chain.url, chain.deployment.chain_id
+            );
+            let d = &chain.deployment;
+            println!("  token {}  registry {}  market {}", d.token, d.registry, d.market);
+            println!("  governor {}  timelock/treasury {}", d.governor, d.timelock);
+            Some(chain)
+        };
         println!("starting {} nodes under {}", self.nodes, dir.display());
-        let mut cluster = Cluster::start(&bin, &dir, self.nodes).await?;
-        let result = demo(&cluster).await;
+        let nodes = Cluster::init(&bin, &dir, self.nodes, |_| Vec::new()).await?;
+        if let Some(chain) = &chain {
+            for (i, node) in nodes.iter().enumerate() {
+                let lock = LOCK_DAYS[i % LOCK_DAYS.len()];
+                chain
+                    .prepare_node(node, i, &chain.url, tokens(STAKE), lock)
+                    .await?;
+                println!(
+                    "  node{i}: operator {} registered, staked {STAKE} HAL9, locked {lock} days",
+                    chain.operator(i).address()
+                );
+            }
+        }
+        let mut cluster = Cluster::launch(nodes).await?;
+        let result = match demo(&cluster, chain.is_none()).await {
+            Ok(()) => match &chain {
+                Some(chain) => demo_chain(&cluster, chain).await,
+                None => Ok(()),
+            },
+            Err(e) => Err(e),
+        };
         if result.is_ok() && self.keep_running {
             println!("network running; press Ctrl-C to stop");
             let _ = tokio::signal::ctrl_c().await;
@@ -46,7 +91,14 @@ impl DevnetArgs {
     }
 }
 
-async fn demo(cluster: &Cluster) -> eyre::Result<()> {
+/// Stake of each devnet operator, whole tokens.
+const STAKE: u128 = 10_000;
+/// Lock periods of the devnet operators (multipliers 3x down to 1x).
+const LOCK_DAYS: [u64; 5] = [365, 180, 90, 30, 0];
+/// Fee of the demo task, whole tokens.
+const DEMO_FEE: u128 = 10;
+
+async fn demo(cluster: &Cluster, with_task: bool) -> eyre::Result<()> {
     println!("bootstrap node: {}", cluster.bootstrap);
     let t = cluster.wait_full_mesh(Duration::from_secs(60)).await?;
     println!(
@@ -89,9 +141,147 @@ async fn demo(cluster: &Cluster) -> eyre::Result<()> {
         n - 1,
         n * (n - 1)
     );
-    if n >= 3 {
+    if n >= 3 && with_task {
         demo_task(cluster).await?;
     }
+    Ok(())
+}
+
+fn fmt_tokens(v: U256) -> String {
+    hal9_market::units::format_tokens(v)
+}
+
+fn fmt_delta(before: U256, after: U256) -> String {
+    if after >= before {
+        format!("+{}", fmt_tokens(after - before))
+    } else {
+        format!("-{}", fmt_tokens(before - after))
+    }
+}
+
+/// Chain mode: posts the demo task on chain, waits for the verdict, its
+/// settlement and (after the challenge window) finalization, and prints
+/// the fee split and every balance before and after.
+async fn demo_chain(cluster: &Cluster, chain: &DevChain) -> eyre::Result<()> {
+    let wasm_path = hal9_plugins::builder::example_wasm("mlp")
+        .map_err(|e| eyre::eyre!("cannot build the mlp example plugin: {e}"))?;
+    let wasm = std::fs::read(&wasm_path)?;
+    let client = cluster.nodes[0].client()?;
+    let added = client.publish_program(wasm).await?;
+    println!(
+        "\nprogram: mlp digit classifier, {} bytes, CID {}",
+        added.bytes, added.cid
+    );
+    let n = cluster.nodes.len();
+    let ops: Vec<Address> = (0..n).map(|i| chain.operator(i).address()).collect();
+    let treasury = chain.deployment.timelock;
+    let mut before = Vec::new();
+    for a in &ops {
+        before.push(chain.balance(*a).await?);
+    }
+    let treasury_before = chain.balance(treasury).await?;
+    let supply_before = chain.total_supply().await?;
+
+    let mut rng = hal9_plugins::kernels::glyphs::Rng(7);
+    let digit = 7;
+    let image = hal9_plugins::kernels::glyphs::render(digit, &mut rng);
+    let started = std::time::Instant::now();
+    let sub = client
+        .submit_task(&SubmitTask {
+            program: added.cid.clone(),
+            input_hex: hex::encode(image),
+            replicas: 3,
+            fuel: None,
+            nonce: None,
+            fee: Some(tokens(DEMO_FEE).to_string()),
+        })
+        .await?;
+    println!(
+        "task {} posted on chain by node0 (a handwritten-style {digit}, r = 3, fee {DEMO_FEE} HAL9 escrowed)",
+        sub.id
+    );
+    println!("committee drawn on chain: {}", sub.committee.join(", "));
+    let rec = client.task(&sub.id, Some(120_000)).await?;
+    crate::cli::task::print_task(&rec);
+    if rec.status != TaskStatus::Verified {
+        bail!("the demo task ended as {:?}", rec.status);
+    }
+    let out = client.task_result(&sub.id).await?;
+    if let Some((&predicted, _)) = out.split_first() {
+        println!("output:     predicted digit {predicted}");
+    }
+    println!(
+        "submit -> verified verdict: {} ms",
+        started.elapsed().as_millis()
+    );
+    let status_is = |want: &'static str| {
+        let client = client.clone();
+        let id = sub.id.clone();
+        move || {
+            let client = client.clone();
+            let id = id.clone();
+            async move {
+                let r = client.task(&id, None).await?;
+                Ok(r.chain.is_some_and(|c| c.status == want))
+            }
+        }
+    };
+    DevChain::wait_for("the verdict on chain", Duration::from_secs(60), status_is("verdict")).await?;
+    println!(
+        "verdict settled on chain with EIP-712 attestations after {} ms; challenge window {} s",
+        started.elapsed().as_millis(),
+        chain.config.market.challengeWindow
+    );
+    println!("moving the dev chain's clock past the challenge window");
+    chain.advance(chain.config.market.challengeWindow + 1).await?;
+    DevChain::wait_for("finalization", Duration::from_secs(60), status_is("finalized")).await?;
+    let rec = client.task(&sub.id, None).await?;
+    let c = rec.chain.clone().unwrap_or_default();
+    let s = c.settlement.clone().ok_or_else(|| eyre::eyre!("finalized without figures"))?;
+    let parse = |v: &str| v.parse::<U256>().unwrap_or_default();
+    println!("\nsettlement of {} HAL9:", DEMO_FEE);
+    println!("  burned            {} HAL9", fmt_tokens(parse(&s.burned)));
+    println!("  to the treasury   {} HAL9", fmt_tokens(parse(&s.to_treasury)));
+    println!("  each majority member {} HAL9", fmt_tokens(parse(&s.per_member)));
+    println!("  slashed           {} HAL9", fmt_tokens(parse(&s.slashed)));
+    for (action, tx) in &c.txs {
+        println!("  node0 sent {action}: {tx}");
+    }
+    println!("\nbalances (HAL9)        before                after                 change");
+    for (i, a) in ops.iter().enumerate() {
+        let after = chain.balance(*a).await?;
+        let role = if c.committee.contains(&a.to_checksum(None)) {
+            "member"
+        } else {
+            ""
+        };
+        let role = if i == 0 { format!("submitter {role}") } else { role.to_string() };
+        println!(
+            "  node{i} {:<16} {:>20}  {:>20}  {}",
+            role,
+            fmt_tokens(before[i]),
+            fmt_tokens(after),
+            fmt_delta(before[i], after)
+        );
+    }
+    let treasury_after = chain.balance(treasury).await?;
+    let supply_after = chain.total_supply().await?;
+    println!(
+        "  treasury               {:>20}  {:>20}  {}",
+        fmt_tokens(treasury_before),
+        fmt_tokens(treasury_after),
+        fmt_delta(treasury_before, treasury_after)
+    );
+    println!(
+        "  total supply           {:>20}  {:>20}  {} (burned)",
+        fmt_tokens(supply_before),
+        fmt_tokens(supply_after),
+        fmt_delta(supply_before, supply_after)
+    );
+    println!(
+        "submit -> finalized: {:.1} s (including the chain clock jump)",
+        started.elapsed().as_secs_f64()
+    );
     Ok(())
 }
 
@@ -118,6 +308,7 @@ async fn demo_task(cluster: &Cluster) -> eyre::Result<()> {
             replicas: 3,
             fuel: None,
             nonce: None,
+            fee: None,
         })
         .await?;
     println!(

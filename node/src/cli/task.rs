@@ -141,6 +141,7 @@ impl TaskCommand {
                         replicas: a.replicas,
                         fuel: a.fuel,
                         nonce: None,
+                        fee: None,
                     })
                     .await?;
                 if !a.wait {

@@ -9,6 +9,7 @@
 
 pub mod cid;
 pub mod content;
+pub mod onchain;
 pub mod records;
 pub mod spec;
 
@@ -135,6 +136,16 @@ enum Command {
     Reputation {
         reply: oneshot::Sender<Vec<(String, u32)>>,
     },
+    Settlement {
+        task: alloy::primitives::B256,
+        round: u8,
+        reply: oneshot::Sender<Option<crate::chain::SettlementPayload>>,
+    },
+    NoteTx {
+        task: alloy::primitives::B256,
+        action: String,
+        tx: String,
+    },
 }
 
 /// What `task verify` reports.
@@ -175,6 +186,35 @@ impl EngineHandle {
             .await
             .map_err(|_| EngineError::Stopped)?;
         rx.await.map_err(|_| EngineError::Stopped)
+    }
+
+    /// Whether the engine has stopped.
+    pub fn is_stopped(&self) -> bool {
+        self.tx.is_closed()
+    }
+
+    /// Signatures and dissents to settle a verdict on chain (chain mode).
+    pub async fn settlement(
+        &self,
+        task: alloy::primitives::B256,
+        round: u8,
+    ) -> Option<crate::chain::SettlementPayload> {
+        self.call(|reply| Command::Settlement { task, round, reply })
+            .await
+            .ok()
+            .flatten()
+    }
+
+    /// Records a settlement transaction this node landed.
+    pub async fn note_tx(&self, task: alloy::primitives::B256, action: &str, tx: String) {
+        let _ = self
+            .tx
+            .send(Command::NoteTx {
+                task,
+                action: action.to_string(),
+                tx,
+            })
+            .await;
     }
 
     /// Gossips a task and starts tracking it.
@@ -271,6 +311,10 @@ pub enum Inbound {
     Votes(VerifiedBatch),
     /// A verdict certificate (verified by the task state before use).
     Certificate(Box<Certificate>),
+    /// An EIP-712 attestation of a member (chain mode).
+    Attestation(crate::chain::Attestation),
+    /// A chain event (chain mode).
+    Chain(crate::chain::ChainInput),
 }
 
 /// Subscribes the node to the tasks and votes topics with their validators.
@@ -285,6 +329,27 @@ pub async fn subscribe_topics(net: &NetworkHandle) -> Result<(), hal9_p2p::Error
     .await?;
     net.subscribe(CERTS_TOPIC, MAX_CERT_MESSAGE, validate_certificate)
         .await
+}
+
+/// Subscribes the attestations topic (chain mode).
+pub async fn subscribe_chain_topics(net: &NetworkHandle) -> Result<(), hal9_p2p::Error> {
+    net.subscribe(
+        crate::chain::ATTEST_TOPIC,
+        crate::chain::attest::MAX_ATTEST_BYTES,
+        validate_attestation,
+    )
+    .await
+}
+
+/// Validator of the attestations topic: well-formed and recoverable.
+pub fn validate_attestation(_: &PeerId, data: &[u8]) -> Validation {
+    match crate::chain::Attestation::decode(data) {
+        Ok(_) => Validation::Accept,
+        Err(crate::chain::attest::AttestError::Unsupported(v)) => {
+            Validation::Ignore(format!("attestation version {v}"))
+        }
+        Err(e) => Validation::Reject(e.to_string()),
+    }
 }
 
 /// Decodes a certificate envelope (the engine verifies signatures against the committee).
@@ -329,6 +394,14 @@ pub async fn route(
                     warn!(target: "hal9::engine", error = %e, "certificate passed validation but does not decode");
                     return Ok(None);
                 }
+            }
+        }
+        hal9_p2p::NetworkEvent::Message { topic, data, .. }
+            if topic == crate::chain::ATTEST_TOPIC =>
+        {
+            match crate::chain::Attestation::decode(data) {
+                Ok(a) => Inbound::Attestation(a),
+                Err(_) => return Ok(None),
             }
         }
         hal9_p2p::NetworkEvent::Message { topic, data, .. } if topic == VOTES_TOPIC => {
@@ -417,22 +490,42 @@ pub struct Engine {
     exec_slots: Arc<tokio::sync::Semaphore>,
     finished: broadcast::Sender<TaskId>,
     fault: Fault,
+    chain: Option<onchain::ChainCtx>,
+    chain_params: Option<(u16, u16)>,
 }
 
 /// Deliberate misbehaviour for tests (compiled only with `fault-injection`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Fault {
     None,
+    /// Every result this node reports is wrong.
     #[cfg_attr(not(feature = "fault-injection"), allow(dead_code))]
     WrongResult,
+    /// Wrong (all the same way) when this node sits at one of these
+    /// positions (bitmask) of a task's primary committee: with every node
+    /// configured alike, the chosen members collude on one wrong result.
+    #[cfg_attr(not(feature = "fault-injection"), allow(dead_code))]
+    WrongRanks(u32),
 }
 
 impl Fault {
     fn from_env() -> Self {
         #[cfg(feature = "fault-injection")]
-        if std::env::var("HAL9_FAULT").as_deref() == Ok("wrong-result") {
-            warn!(target: "hal9::engine", "FAULT INJECTION: this node reports wrong results");
-            return Fault::WrongResult;
+        {
+            let v = std::env::var("HAL9_FAULT").unwrap_or_default();
+            if v == "wrong-result" {
+                warn!(target: "hal9::engine", "FAULT INJECTION: this node reports wrong results");
+                return Fault::WrongResult;
+            }
+            if let Some(ranks) = v.strip_prefix("wrong-ranks:") {
+                let mask = ranks
+                    .split(',')
+                    .filter_map(|r| r.trim().parse::<u32>().ok())
+                    .filter(|r| *r < 32)
+                    .fold(0u32, |m, r| m | (1 << r));
+                warn!(target: "hal9::engine", ranks, "FAULT INJECTION: committee members at these positions report wrong results");
+                return Fault::WrongRanks(mask);
+            }
         }
         Fault::None
     }
@@ -503,8 +596,25 @@ impl Engine {
             exec_rx,
             finished,
             fault: Fault::from_env(),
+            chain: None,
+            chain_params: None,
         };
         Ok((engine, handle, in_tx))
+    }
+
+    /// Chain mode: committees come from `postTask` events, verdicts are
+    /// attested with the operator key and settled through `outbox`.
+    pub fn with_chain(
+        mut self,
+        link: Arc<crate::chain::ChainLink>,
+        outbox: crate::chain::Outbox,
+    ) -> Self {
+        self.chain = Some(onchain::ChainCtx {
+            link,
+            outbox,
+            instances: HashMap::new(),
+        });
+        self
     }
 
     /// Makes this node report wrong results (byzantine tests only).
@@ -537,18 +647,8 @@ impl Engine {
             }
         };
         let now = now_ms();
-        let mut voted = std::collections::HashSet::new();
-        for v in votes.iter().filter_map(VoteRecord::to_vote) {
-            let unfinished = self
-                .tasks_by_hex(&tasks, &v.task)
-                .is_some_and(|r| !r.is_final());
-            voted.insert(v.task);
-            if unfinished {
-                let fx = self.driver.apply(Input::Restore { vote: v, now });
-                self.carry_out(fx).await;
-            }
-        }
-        let mut resumed = 0;
+        // Records first: the restored votes' effects look them up.
+        let mut to_resume = Vec::new();
         for rec in tasks {
             let Some(id) = hex::decode(&rec.id)
                 .ok()
@@ -560,28 +660,52 @@ impl Engine {
             if let Ok(input) = hex::decode(&rec.input) {
                 self.inputs.insert(id, input.into());
             }
-            let final_ = rec.is_final();
-            let replicas = rec.replicas;
+            if let (Some(ctx), Some(parent)) = (
+                self.chain.as_mut(),
+                rec.chain.as_ref().and_then(|c| c.parent.as_deref()),
+            ) && let Some(p) = hex::decode(parent)
+                .ok()
+                .and_then(|b| <[u8; 32]>::try_from(b).ok())
+            {
+                ctx.instances.insert(id, TaskId(p));
+            }
+            if !rec.is_final() && rec.status != TaskStatus::AwaitingChain {
+                let params = if rec.chain.is_some() {
+                    let committee: Option<Vec<PeerId>> =
+                        rec.committee.iter().map(|p| p.parse().ok()).collect();
+                    committee.map(TaskParams::fixed)
+                } else {
+                    Some(TaskParams::drawn(rec.replicas as usize, None))
+                };
+                if let Some(params) = params {
+                    to_resume.push((id, params));
+                }
+            }
             self.tasks.insert(id, rec);
-            if !final_ && !voted.contains(&id) {
-                let fx = self.driver.apply(Input::TaskSeen {
-                    task: id,
-                    params: TaskParams {
-                        r: replicas as usize,
-                        capability: None,
-                    },
-                    now,
-                });
+        }
+        let mut voted = std::collections::HashSet::new();
+        for v in votes.iter().filter_map(VoteRecord::to_vote) {
+            let unfinished = self.tasks.get(&v.task).is_some_and(|r| !r.is_final());
+            voted.insert(v.task);
+            if unfinished {
+                let fx = self.driver.apply(Input::Restore { vote: v, now });
                 self.carry_out(fx).await;
-                resumed += 1;
             }
         }
+        let mut resumed = 0;
+        for (id, params) in to_resume {
+            if voted.contains(&id) {
+                continue;
+            }
+            let fx = self.driver.apply(Input::TaskSeen {
+                task: id,
+                params,
+                now,
+            });
+            self.carry_out(fx).await;
+            resumed += 1;
+        }
         info!(target: "hal9::engine", tasks = self.tasks.len(), resumed, restored_votes = voted.len(), "engine state reloaded");
-    }
-
-    fn tasks_by_hex<'a>(&self, tasks: &'a [TaskRecord], id: &TaskId) -> Option<&'a TaskRecord> {
-        let h = hex::encode(id.0);
-        tasks.iter().find(|r| r.id == h)
     }
 
     /// Runs the engine until every handle and the inbound sender are dropped.
@@ -629,7 +753,11 @@ impl Engine {
                         let _ = reply.send(Err(EngineError::Network(e.to_string())));
                         return;
                     }
-                    self.on_task(msg).await;
+                    if self.chain_mode() {
+                        self.chain_on_task(msg).await;
+                    } else {
+                        self.on_task(msg).await;
+                    }
                 }
                 let _ = reply.send(Ok(id));
             }
@@ -654,6 +782,10 @@ impl Engine {
                 v.sort();
                 let _ = reply.send(v);
             }
+            Command::Settlement { task, round, reply } => {
+                let _ = reply.send(self.settlement_payload(task, round));
+            }
+            Command::NoteTx { task, action, tx } => self.note_tx(task, action, tx).await,
         }
     }
 
@@ -675,14 +807,19 @@ impl Engine {
                 "certificate is for another task".into(),
             ));
         }
-        let params = TaskParams {
-            r: rec.replicas as usize,
-            capability: None,
+        let params = if rec.chain.is_some() {
+            let committee: Option<Vec<PeerId>> =
+                rec.committee.iter().map(|p| p.parse().ok()).collect();
+            TaskParams::fixed(committee.ok_or_else(|| {
+                EngineError::Certificate("stored committee holds an invalid peer id".into())
+            })?)
+        } else {
+            TaskParams::drawn(rec.replicas as usize, None)
         };
         cert.verify(&self.validators, &params)
             .map_err(|e| EngineError::Certificate(e.to_string()))?;
         let committee = match cert.round {
-            Round::Primary => rec.replicas as usize,
+            Round::Primary => params.r,
             Round::Escalation => 2 * rec.replicas as usize + 1,
         };
         let output_matches = rec
@@ -708,10 +845,14 @@ impl Engine {
     async fn on_inbound(&mut self, msg: Inbound) {
         match msg {
             Inbound::Task(t) => {
-                if !self.tasks.contains_key(&t.id) {
+                if self.chain_mode() {
+                    self.chain_on_task(t).await;
+                } else if !self.tasks.contains_key(&t.id) {
                     self.on_task(t).await;
                 }
             }
+            Inbound::Attestation(a) => self.on_attestation(a).await,
+            Inbound::Chain(c) => self.on_chain(c).await,
             Inbound::Votes(batch) => {
                 let fx = self.driver.apply(Input::Votes {
                     batch,
@@ -737,6 +878,7 @@ impl Engine {
         let params = TaskParams {
             r: t.spec.replicas as usize,
             capability: None,
+            committee: None,
         };
         let committee = self
             .validators
@@ -759,6 +901,7 @@ impl Engine {
             error: None,
             seen_at_ms: now_ms(),
             outcomes: Vec::new(),
+            chain: None,
         };
         info!(target: "hal9::engine", task = %rec.id, program = %rec.program, r = rec.replicas, "task seen");
         self.inputs.insert(id, t.input.into());
@@ -879,13 +1022,29 @@ impl Engine {
         self.carry_out(fx).await;
     }
 
+    /// Whether fault injection makes this node's result for `task` wrong.
+    fn wrong_for(&self, task: &TaskId) -> bool {
+        match self.fault {
+            Fault::None => false,
+            Fault::WrongResult => true,
+            Fault::WrongRanks(mask) => {
+                let local = self.keypair.public().to_peer_id().to_string();
+                self.tasks
+                    .get(task)
+                    .filter(|r| r.chain.as_ref().is_none_or(|c| c.parent.is_none()))
+                    .and_then(|r| r.committee.iter().position(|p| *p == local))
+                    .is_some_and(|i| i < 32 && mask & (1 << i) != 0)
+            }
+        }
+    }
+
     fn spawn_execution(&self, job: ExecJob) {
-        let (content, plugins, tx, slots, fault) = (
+        let wrong = self.wrong_for(&job.task);
+        let (content, plugins, tx, slots) = (
             self.content.clone(),
             self.plugins.clone(),
             self.exec_tx.clone(),
             self.exec_slots.clone(),
-            self.fault,
         );
         let fetch_timeout = Duration::from_millis(self.cfg.fetch_timeout_ms);
         tokio::spawn(async move {
@@ -922,7 +1081,7 @@ impl Engine {
                 .await
                 .map_err(|e| e.to_string())??;
                 let mut output = out.output;
-                if fault == Fault::WrongResult {
+                if wrong {
                     output.push(0xff);
                 }
                 let cid = content.add_result(Bytes::from(output.clone())).await?;
@@ -942,6 +1101,7 @@ impl Engine {
     async fn carry_out(&mut self, effects: Vec<Effect>) {
         let mut changed = Vec::new();
         for fx in effects {
+            self.chain_hooks(&fx).await;
             match fx {
                 Effect::Execute { task, round } => {
                     let (Some(rec), Some(input)) = (self.tasks.get(&task), self.inputs.get(&task))

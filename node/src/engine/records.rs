@@ -17,6 +17,68 @@ pub enum TaskStatus {
     Failed,
     /// Not started (bad parameters for this network).
     Rejected,
+    /// Chain mode: seen on one side only (the gossiped input or the
+    /// `TaskPosted` event); starts when both are here.
+    AwaitingChain,
+}
+
+/// One member's EIP-712 attestation, as collected for settlement.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct AttestRecord {
+    /// 0 primary committee, 1 escalation committee.
+    pub round: u8,
+    /// Operator address.
+    pub signer: String,
+    /// Result hash, hex.
+    pub result: String,
+    /// Binary output CID, hex.
+    pub cid: String,
+    /// 65-byte signature, hex.
+    pub signature: String,
+}
+
+/// What the chain says about a task (chain mode).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, Default)]
+pub struct ChainRecord {
+    /// Committee operator addresses, in draw order.
+    pub committee: Vec<String>,
+    /// Escalation committee of a challenge, in draw order.
+    #[serde(default)]
+    pub escalation: Vec<String>,
+    /// Escrowed fee, in token base units.
+    pub fee: String,
+    /// posted, verdict, challenged, finalized, refunded.
+    pub status: String,
+    /// Result hash settled on chain, hex.
+    #[serde(default)]
+    pub result: Option<String>,
+    /// Attestations collected from members.
+    #[serde(default)]
+    pub attestations: Vec<AttestRecord>,
+    /// For a challenge's re-execution: the challenged task id, hex.
+    #[serde(default)]
+    pub parent: Option<String>,
+    /// Settlement figures once finalized.
+    #[serde(default)]
+    pub settlement: Option<SettlementRecord>,
+    /// Transactions this node sent for the task (action, hash).
+    #[serde(default)]
+    pub txs: Vec<(String, String)>,
+}
+
+/// The `Finalized` event's figures.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct SettlementRecord {
+    /// Tokens burned.
+    pub burned: String,
+    /// Tokens to the treasury.
+    pub to_treasury: String,
+    /// Paid to each majority member.
+    pub per_member: String,
+    /// Stake slashed from dissenting or silent members.
+    pub slashed: String,
+    /// Whether a challenge overturned the first verdict.
+    pub overturned: bool,
 }
 
 /// The verdict part of a task record.
@@ -73,6 +135,9 @@ pub struct TaskRecord {
     /// Final outcome per member ("agreed", "dissented", "silent", ...).
     #[serde(default)]
     pub outcomes: Vec<(String, String)>,
+    /// Chain mode: what the chain says.
+    #[serde(default)]
+    pub chain: Option<ChainRecord>,
 }
 
 impl TaskRecord {
@@ -96,6 +161,9 @@ pub struct VoteRecord {
     salt: String,
     cid: String,
     round_started_at: u64,
+    /// The committee fixed on chain (chain mode), peer ids.
+    #[serde(default)]
+    committee: Option<Vec<String>>,
 }
 
 fn unhex32(s: &str) -> Option<[u8; 32]> {
@@ -114,6 +182,11 @@ impl VoteRecord {
             salt: hex::encode(v.salt.0),
             cid: hex::encode(v.cid.as_bytes()),
             round_started_at: v.round_started_at,
+            committee: v
+                .params
+                .committee
+                .as_ref()
+                .map(|c| c.iter().map(|p| p.to_string()).collect()),
         }
     }
 
@@ -124,6 +197,14 @@ impl VoteRecord {
             params: TaskParams {
                 r: self.r,
                 capability: self.capability.clone(),
+                committee: match &self.committee {
+                    Some(c) => Some(
+                        c.iter()
+                            .map(|p| p.parse().ok())
+                            .collect::<Option<Vec<_>>>()?,
+                    ),
+                    None => None,
+                },
             },
             round: Round::from_u8(self.round)?,
             result: ResultHash(unhex32(&self.result)?),

@@ -1,0 +1,163 @@
+//! The node's connection to the settlement chain: the market client with the
+//! operator wallet, and the operator address <-> PeerId map from the registry.
+
+use std::{collections::HashMap, path::Path, sync::Arc};
+
+use alloy::{
+    network::EthereumWallet,
+    primitives::{Address, B256},
+    providers::{DynProvider, Provider, ProviderBuilder},
+    rpc::client::RpcClient,
+    signers::local::PrivateKeySigner,
+    transports::layers::RetryBackoffLayer,
+};
+use eyre::{Context, eyre};
+use hal9_market::{Deployment, MarketClient};
+use hal9_p2p::PeerId;
+use parking_lot::Mutex;
+
+use crate::config::ChainConfig;
+
+/// The market client type the node uses.
+pub type Client = MarketClient<DynProvider>;
+
+/// A connected chain client with the operator key.
+pub struct ChainLink {
+    /// Typed contract access, signing with the operator key.
+    pub client: Client,
+    /// The operator key (attestations are signed with it).
+    pub operator: PrivateKeySigner,
+    /// Contract addresses and chain id.
+    pub deployment: Deployment,
+    /// Settings.
+    pub cfg: ChainConfig,
+    /// Held while sending a transaction, so the node's own transactions
+    /// never race for a nonce.
+    pub send_lock: tokio::sync::Mutex<()>,
+    provider: DynProvider,
+    peers: Mutex<HashMap<Address, PeerId>>,
+}
+
+impl std::fmt::Debug for ChainLink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ChainLink")
+            .field("operator", &self.operator.address())
+            .field("market", &self.deployment.market)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Builds an HTTP provider with retries and the operator wallet.
+pub fn provider(url: &str, operator: &PrivateKeySigner) -> eyre::Result<DynProvider> {
+    let url: reqwest::Url = url
+        .parse()
+        .wrap_err_with(|| format!("chain.rpc_url {url:?} is not a URL"))?;
+    // Rate-limit style retries with backoff: 10 attempts, 200 ms initial, 500 CU/s.
+    let client = RpcClient::builder()
+        .layer(RetryBackoffLayer::new(10, 200, 500))
+        .http(url);
+    Ok(ProviderBuilder::new()
+        .with_simple_nonce_management()
+        .wallet(EthereumWallet::from(operator.clone()))
+        .connect_client(client)
+        .erased())
+}
+
+/// Loads the operator key named by `cfg` (relative to `home`).
+pub fn load_operator(home: &Path, cfg: &ChainConfig) -> eyre::Result<PrivateKeySigner> {
+    let path = home.join(&cfg.operator_key);
+    let pass = std::env::var(&cfg.passphrase_env).ok();
+    hal9_market::keys::load_operator_key(&path, pass.as_deref())
+        .map_err(|e| eyre!("{e}"))
+        .wrap_err_with(|| format!("cannot load the operator key {}", path.display()))
+}
+
+impl ChainLink {
+    /// Connects to `cfg.rpc_url` with the deployment and operator key found in `home`.
+    pub async fn connect(home: &Path, cfg: &ChainConfig) -> eyre::Result<Arc<Self>> {
+        let dpath = home.join(&cfg.deployment);
+        let deployment = Deployment::load(&dpath)
+            .map_err(|e| eyre!("{e}"))
+            .wrap_err_with(|| format!("cannot load the deployment {}", dpath.display()))?;
+        let operator = load_operator(home, cfg)?;
+        let provider = provider(&cfg.rpc_url, &operator)?;
+        let client = MarketClient::connect(provider.clone(), deployment)
+            .await
+            .map_err(|e| eyre!("{e}"))
+            .wrap_err_with(|| format!("cannot reach the chain at {}", cfg.rpc_url))?;
+        tracing::info!(target: "hal9::chain", operator = %operator.address(), market = %deployment.market, chain_id = deployment.chain_id, "chain mode");
+        Ok(Arc::new(Self {
+            client,
+            operator,
+            deployment,
+            cfg: cfg.clone(),
+            send_lock: tokio::sync::Mutex::new(()),
+            provider,
+            peers: Mutex::new(HashMap::new()),
+        }))
+    }
+
+    /// The operator address.
+    pub fn address(&self) -> Address {
+        self.operator.address()
+    }
+
+    /// The raw provider.
+    pub fn provider(&self) -> &DynProvider {
+        &self.provider
+    }
+
+    /// Signs the attestation `(task, result, cid)` with the operator key.
+    pub fn sign(&self, task: B256, result: B256, cid: &[u8]) -> eyre::Result<[u8; 65]> {
+        let sig = hal9_market::eip712::sign_attestation(
+            &self.operator,
+            self.deployment.chain_id,
+            self.deployment.market,
+            task,
+            result,
+            cid,
+        )
+        .map_err(|e| eyre!("{e}"))?;
+        <[u8; 65]>::try_from(sig.as_ref()).map_err(|_| eyre!("signature is not 65 bytes"))
+    }
+
+    /// The PeerId an operator registered, from the registry (cached).
+    pub async fn peer_of(&self, operator: Address) -> eyre::Result<PeerId> {
+        if let Some(p) = self.peers.lock().get(&operator) {
+            return Ok(*p);
+        }
+        let n = self
+            .client
+            .registry()
+            .neuron(operator)
+            .call()
+            .await
+            .map_err(|e| eyre!("{}", hal9_market::client::describe_error(&e)))
+            .wrap_err_with(|| format!("cannot read neuron {operator} from the registry"))?;
+        let peer = PeerId::from_bytes(&n.peerId).map_err(|e| {
+            eyre!("neuron {operator} registered a peer id that does not parse: {e}")
+        })?;
+        self.peers.lock().insert(operator, peer);
+        Ok(peer)
+    }
+
+    /// PeerIds of a committee, in order.
+    pub async fn peers_of(&self, operators: &[Address]) -> eyre::Result<Vec<PeerId>> {
+        let mut out = Vec::with_capacity(operators.len());
+        for a in operators {
+            out.push(self.peer_of(*a).await?);
+        }
+        Ok(out)
+    }
+
+    /// Timestamp of the latest block (the contract's `block.timestamp` clock).
+    pub async fn chain_time(&self) -> eyre::Result<u64> {
+        let block = self
+            .provider
+            .get_block_by_number(alloy::eips::BlockNumberOrTag::Latest)
+            .await
+            .wrap_err("cannot read the latest block")?
+            .ok_or_else(|| eyre!("the chain has no latest block"))?;
+        Ok(block.header.timestamp)
+    }
+}

@@ -1,0 +1,93 @@
+//! Chain mode: committees from `postTask` events, EIP-712 attestations,
+//! and settlement through a persistent outbox.
+//!
+//! - [`link`]: the market client with the operator key, and the registry's
+//!   operator -> PeerId map.
+//! - [`attest`]: the attestations members gossip when they reveal.
+//! - [`outbox`]: owed transactions, stored first, carried out by one worker.
+//! - [`watch`]: follows the market's events with confirmations and feeds them
+//!   to the engine.
+
+pub mod attest;
+pub mod link;
+pub mod outbox;
+pub mod watch;
+
+pub use attest::{ATTEST_TOPIC, Attestation};
+pub use link::ChainLink;
+pub use outbox::{Action, Outbox, OutboxEntry, OutboxMetrics, SettlementPayload};
+
+use alloy::primitives::{Address, B256, U256};
+use hal9_consensus::TaskId;
+use hal9_p2p::PeerId;
+
+/// What the watcher tells the engine (committees already resolved to PeerIds).
+#[derive(Debug, Clone)]
+pub enum ChainInput {
+    /// `TaskPosted`.
+    Posted {
+        /// Task id.
+        task: TaskId,
+        /// ABI-encoded spec.
+        spec: Vec<u8>,
+        /// Escrowed fee.
+        fee: U256,
+        /// Committee in draw order.
+        committee: Vec<(Address, PeerId)>,
+    },
+    /// `VerdictSubmitted`.
+    Verdict {
+        /// Task id.
+        task: TaskId,
+        /// Settled result.
+        result: B256,
+    },
+    /// `Challenged`.
+    Challenged {
+        /// Task id.
+        task: TaskId,
+        /// Escalation committee in draw order.
+        escalation: Vec<(Address, PeerId)>,
+    },
+    /// `EscalationVerdict`.
+    EscalationVerdict {
+        /// Task id.
+        task: TaskId,
+        /// The escalation committee's result.
+        result: B256,
+        /// Whether it upheld the first verdict.
+        upheld: bool,
+    },
+    /// `Finalized`.
+    Finalized {
+        /// Task id.
+        task: TaskId,
+        /// Burned.
+        burned: U256,
+        /// To the treasury.
+        to_treasury: U256,
+        /// Per majority member.
+        per_member: U256,
+        /// Slashed.
+        slashed: U256,
+    },
+    /// `Refunded`.
+    Refunded {
+        /// Task id.
+        task: TaskId,
+    },
+    /// `ParamsUpdated` (a governance change took effect).
+    ParamsUpdated {
+        /// burnBps.
+        burn_bps: u16,
+        /// treasuryBps.
+        treasury_bps: u16,
+    },
+    /// Everything up to here is processed: persist the watcher's cursor.
+    Cursor(Vec<u8>),
+}
+
+/// Id of the consensus instance that re-executes a challenged task.
+pub fn challenge_instance(task: &TaskId) -> TaskId {
+    TaskId(hal9_consensus::keccak256(&[b"hal9/challenge/1", &task.0]))
+}

@@ -1,0 +1,582 @@
+//! Chain mode inside the engine: a task starts when both its gossiped input
+//! and its `TaskPosted` event (with the committee drawn on chain) are here;
+//! members attest their reveals with the operator key; verdicts, challenges
+//! and finalization go to the settlement outbox.
+
+use std::sync::Arc;
+
+use alloy::primitives::{Address, B256, Bytes, U256};
+use hal9_consensus::{Effect, Input, TaskId, TaskParams, wire::RevealVote};
+use hal9_market::Dissent;
+use hal9_p2p::PeerId;
+use tracing::{debug, info, warn};
+
+use super::{
+    Engine,
+    records::{AttestRecord, ChainRecord, SettlementRecord, TaskRecord, TaskStatus},
+    spec::{TaskMessage, TaskSpec},
+};
+use crate::{
+    chain::{
+        ATTEST_TOPIC, Action, Attestation, ChainInput, ChainLink, Outbox, OutboxEntry,
+        SettlementPayload, challenge_instance,
+    },
+    runtime::now_ms,
+};
+
+/// Most tasks held while waiting for their other half (input or event).
+const MAX_AWAITING: usize = 4096;
+/// A submitter waits this long after its verdict for the other attestations.
+const ATTEST_GRACE_MS: u64 = 300;
+
+/// Chain state the engine owns.
+pub struct ChainCtx {
+    /// Client and operator key.
+    pub link: Arc<ChainLink>,
+    /// The settlement outbox.
+    pub outbox: Outbox,
+    /// Challenge instance id -> challenged task id.
+    pub instances: std::collections::HashMap<TaskId, TaskId>,
+}
+
+fn hexs(b: impl AsRef<[u8]>) -> String {
+    hex::encode(b)
+}
+
+fn addr_str(a: &Address) -> String {
+    a.to_checksum(None)
+}
+
+impl Engine {
+    pub(super) fn chain_mode(&self) -> bool {
+        self.chain.is_some()
+    }
+
+    fn local_peer(&self) -> PeerId {
+        self.keypair.public().to_peer_id()
+    }
+
+    fn awaiting(&self) -> usize {
+        self.tasks
+            .values()
+            .filter(|r| r.status == TaskStatus::AwaitingChain)
+            .count()
+    }
+
+    fn blank_record(id: TaskId, spec: &TaskSpec) -> TaskRecord {
+        TaskRecord {
+            id: hex::encode(id.0),
+            spec: hex::encode(spec.encode()),
+            input: String::new(),
+            program: spec.program().map(|c| c.to_string()).unwrap_or_default(),
+            replicas: spec.replicas,
+            status: TaskStatus::AwaitingChain,
+            committee: Vec::new(),
+            escalation_committee: Vec::new(),
+            own_output: None,
+            verdict: None,
+            nondeterministic: false,
+            error: None,
+            seen_at_ms: now_ms(),
+            outcomes: Vec::new(),
+            chain: None,
+        }
+    }
+
+    /// A gossiped (or locally submitted) task in chain mode: keep its input;
+    /// start once the chain has posted it.
+    pub(super) async fn chain_on_task(&mut self, t: TaskMessage) {
+        let id = t.id;
+        if !self.tasks.contains_key(&id) {
+            if self.awaiting() >= MAX_AWAITING {
+                warn!(target: "hal9::engine", task = %hex::encode(id.0), "too many tasks waiting for the chain; dropped");
+                return;
+            }
+            self.tasks.insert(id, Self::blank_record(id, &t.spec));
+        }
+        let Some(rec) = self.tasks.get_mut(&id) else {
+            return;
+        };
+        if !rec.input.is_empty() {
+            return;
+        }
+        rec.input = hex::encode(&t.input);
+        self.inputs.insert(id, t.input.into());
+        debug!(target: "hal9::engine", task = %hex::encode(id.0), "input seen");
+        self.try_start(id).await;
+    }
+
+    /// Starts the consensus instance when both halves are here.
+    async fn try_start(&mut self, id: TaskId) {
+        let Some(rec) = self.tasks.get_mut(&id) else {
+            return;
+        };
+        if rec.status != TaskStatus::AwaitingChain || rec.input.is_empty() || rec.chain.is_none() {
+            self.persist_task(id).await;
+            return;
+        }
+        let committee: Option<Vec<PeerId>> =
+            rec.committee.iter().map(|p| p.parse().ok()).collect();
+        let Some(committee) = committee else {
+            rec.status = TaskStatus::Rejected;
+            rec.error = Some("committee holds an invalid peer id".into());
+            self.persist_task(id).await;
+            return;
+        };
+        rec.status = TaskStatus::Pending;
+        info!(target: "hal9::engine", task = %rec.id, program = %rec.program, r = committee.len(), "task posted on chain; starting");
+        self.persist_task(id).await;
+        let fx = self.driver.apply(Input::TaskSeen {
+            task: id,
+            params: TaskParams::fixed(committee),
+            now: now_ms(),
+        });
+        self.carry_out(fx).await;
+    }
+
+    /// Applies one chain event.
+    pub(super) async fn on_chain(&mut self, input: ChainInput) {
+        match input {
+            ChainInput::Posted {
+                task,
+                spec,
+                fee,
+                committee,
+            } => self.on_posted(task, spec, fee, committee).await,
+            ChainInput::Verdict { task, result } => self.on_chain_verdict(task, result).await,
+            ChainInput::Challenged { task, escalation } => {
+                self.on_challenged(task, escalation).await
+            }
+            ChainInput::EscalationVerdict {
+                task,
+                result,
+                upheld,
+            } => {
+                if let Some(c) = self.tasks.get_mut(&task).and_then(|r| r.chain.as_mut()) {
+                    info!(target: "hal9::engine", task = %hex::encode(task.0), result = %result, upheld, "escalation verdict on chain");
+                    if !upheld {
+                        c.result = Some(hexs(result));
+                    }
+                }
+                let escalation = self
+                    .tasks
+                    .get(&task)
+                    .and_then(|r| r.chain.as_ref())
+                    .map(|c| c.escalation.clone())
+                    .unwrap_or_default();
+                self.enqueue_ranked(Action::Finalize, task, &escalation, 0)
+                    .await;
+                self.persist_task(task).await;
+            }
+            ChainInput::Finalized {
+                task,
+                burned,
+                to_treasury,
+                per_member,
+                slashed,
+            } => {
+                if let Some(c) = self.tasks.get_mut(&task).and_then(|r| r.chain.as_mut()) {
+                    let overturned = c.status == "challenged"
+                        && c.result.is_some()
+                        && !c.escalation.is_empty();
+                    c.status = "finalized".into();
+                    c.settlement = Some(SettlementRecord {
+                        burned: burned.to_string(),
+                        to_treasury: to_treasury.to_string(),
+                        per_member: per_member.to_string(),
+                        slashed: slashed.to_string(),
+                        overturned,
+                    });
+                    info!(target: "hal9::engine", task = %hex::encode(task.0), %burned, %to_treasury, %per_member, %slashed, "task finalized on chain");
+                    self.persist_task(task).await;
+                    let _ = self.finished.send(task);
+                }
+            }
+            ChainInput::Refunded { task } => {
+                if let Some(c) = self.tasks.get_mut(&task).and_then(|r| r.chain.as_mut()) {
+                    c.status = "refunded".into();
+                    info!(target: "hal9::engine", task = %hex::encode(task.0), "task refunded on chain");
+                    self.persist_task(task).await;
+                    let _ = self.finished.send(task);
+                }
+            }
+            ChainInput::ParamsUpdated {
+                burn_bps,
+                treasury_bps,
+            } => {
+                info!(target: "hal9::engine", burn_bps, treasury_bps, "market parameters changed by governance");
+                self.chain_params = Some((burn_bps, treasury_bps));
+            }
+            ChainInput::Cursor(bytes) => {
+                let store = self.store.clone();
+                let _ = tokio::task::spawn_blocking(move || store.put_meta("chain_cursor", &bytes))
+                    .await;
+            }
+        }
+    }
+
+    async fn on_posted(
+        &mut self,
+        task: TaskId,
+        spec_bytes: Vec<u8>,
+        fee: U256,
+        committee: Vec<(Address, PeerId)>,
+    ) {
+        let spec = match TaskSpec::decode(&spec_bytes) {
+            Ok(s) if s.id() == task => s,
+            Ok(_) => {
+                warn!(target: "hal9::engine", task = %hex::encode(task.0), "posted spec does not hash to its task id; ignored");
+                return;
+            }
+            Err(e) => {
+                warn!(target: "hal9::engine", task = %hex::encode(task.0), error = %e, "posted task refused");
+                return;
+            }
+        };
+        if !self.tasks.contains_key(&task) {
+            if self.awaiting() >= MAX_AWAITING {
+                warn!(target: "hal9::engine", task = %hex::encode(task.0), "too many tasks waiting for their input; dropped");
+                return;
+            }
+            self.tasks.insert(task, Self::blank_record(task, &spec));
+        }
+        let Some(rec) = self.tasks.get_mut(&task) else {
+            return;
+        };
+        if rec.chain.is_some() {
+            return; // replayed event
+        }
+        rec.committee = committee.iter().map(|(_, p)| p.to_string()).collect();
+        rec.chain = Some(ChainRecord {
+            committee: committee.iter().map(|(a, _)| addr_str(a)).collect(),
+            fee: fee.to_string(),
+            status: "posted".into(),
+            ..Default::default()
+        });
+        debug!(target: "hal9::engine", task = %rec.id, "posted on chain");
+        self.try_start(task).await;
+    }
+
+    async fn on_chain_verdict(&mut self, task: TaskId, result: B256) {
+        let local = self.link_address();
+        let Some(rec) = self.tasks.get_mut(&task) else {
+            return;
+        };
+        let Some(c) = rec.chain.as_mut() else {
+            return;
+        };
+        if c.status != "posted" {
+            return;
+        }
+        c.status = "verdict".into();
+        c.result = Some(hexs(result));
+        let committee = c.committee.clone();
+        let own = rec
+            .own_output
+            .as_deref()
+            .and_then(|h| hex::decode(h).ok())
+            .map(|o| B256::from(hal9_consensus::keccak256(&[&o])));
+        info!(target: "hal9::engine", task = %rec.id, %result, "verdict settled on chain; challenge window open");
+        let member = local.is_some_and(|a| committee.contains(&addr_str(&a)));
+        let challenge = self.chain.as_ref().is_some_and(|c| c.link.cfg.challenge);
+        if member && challenge && own.is_some_and(|o| o != result) {
+            warn!(target: "hal9::engine", task = %hex::encode(task.0), "the settled verdict contradicts this node's own execution; challenging");
+            self.enqueue(OutboxEntry::new(Action::Challenge, B256::from(task.0), now_ms()))
+                .await;
+        }
+        self.enqueue_ranked(Action::Finalize, task, &committee, 0)
+            .await;
+        self.persist_task(task).await;
+    }
+
+    async fn on_challenged(&mut self, task: TaskId, escalation: Vec<(Address, PeerId)>) {
+        let local = self.local_peer();
+        let Some(rec) = self.tasks.get_mut(&task) else {
+            return;
+        };
+        let Some(c) = rec.chain.as_mut() else {
+            return;
+        };
+        if c.status != "verdict" {
+            return;
+        }
+        c.status = "challenged".into();
+        c.escalation = escalation.iter().map(|(a, _)| addr_str(a)).collect();
+        rec.escalation_committee = escalation.iter().map(|(_, p)| p.to_string()).collect();
+        info!(target: "hal9::engine", task = %rec.id, size = escalation.len(), "verdict challenged; escalation committee drawn on chain");
+        let peers: Vec<PeerId> = escalation.iter().map(|(_, p)| *p).collect();
+        let mut instance = rec.clone();
+        self.persist_task(task).await;
+        if !peers.contains(&local) {
+            return;
+        }
+        // This node re-executes the task as a member of the escalation committee.
+        let iid = challenge_instance(&task);
+        if self.tasks.contains_key(&iid) {
+            return;
+        }
+        instance.id = hex::encode(iid.0);
+        instance.status = TaskStatus::Pending;
+        instance.committee = peers.iter().map(|p| p.to_string()).collect();
+        instance.escalation_committee = Vec::new();
+        instance.own_output = None;
+        instance.verdict = None;
+        instance.outcomes = Vec::new();
+        instance.chain = Some(ChainRecord {
+            committee: escalation.iter().map(|(a, _)| addr_str(a)).collect(),
+            fee: String::new(),
+            status: "escalation".into(),
+            parent: Some(hex::encode(task.0)),
+            ..Default::default()
+        });
+        if let Some(input) = self.inputs.get(&task).cloned() {
+            self.inputs.insert(iid, input);
+        }
+        self.tasks.insert(iid, instance);
+        if let Some(ctx) = self.chain.as_mut() {
+            ctx.instances.insert(iid, task);
+        }
+        self.persist_task(iid).await;
+        let fx = self.driver.apply(Input::TaskSeen {
+            task: iid,
+            params: TaskParams::fixed(peers),
+            now: now_ms(),
+        });
+        self.carry_out(fx).await;
+    }
+
+    fn link_address(&self) -> Option<Address> {
+        self.chain.as_ref().map(|c| c.link.address())
+    }
+
+    /// The challenged task an instance re-executes, and the attestation round.
+    fn chain_target(&self, id: &TaskId) -> (TaskId, u8) {
+        match self.chain.as_ref().and_then(|c| c.instances.get(id)) {
+            Some(parent) => (*parent, 1),
+            None => (*id, 0),
+        }
+    }
+
+    /// This node revealed: sign the attestation with the operator key and gossip it.
+    pub(super) async fn chain_on_own_reveal(&mut self, r: &RevealVote) {
+        let Some(link) = self.chain.as_ref().map(|c| c.link.clone()) else {
+            return;
+        };
+        let (target, round) = self.chain_target(&r.task);
+        let result = B256::from(r.result.0);
+        let sig = match link.sign(B256::from(target.0), result, r.cid.as_bytes()) {
+            Ok(s) => s,
+            Err(e) => {
+                warn!(target: "hal9::engine", error = %e, "cannot sign the attestation");
+                return;
+            }
+        };
+        let a = Attestation {
+            round,
+            task: B256::from(target.0),
+            result,
+            cid: r.cid.as_bytes().to_vec(),
+            signature: sig,
+        };
+        if let Err(e) = self.net.publish(ATTEST_TOPIC, a.encode()).await {
+            debug!(target: "hal9::engine", error = %e, "cannot gossip the attestation");
+        }
+        self.record_attestation(a, link.address()).await;
+    }
+
+    /// An attestation from the network.
+    pub(super) async fn on_attestation(&mut self, a: Attestation) {
+        let Some(link) = self.chain.as_ref().map(|c| c.link.clone()) else {
+            return;
+        };
+        let signer = match a.signer(link.deployment.chain_id, link.deployment.market) {
+            Ok(s) => s,
+            Err(e) => {
+                debug!(target: "hal9::engine", error = %e, "attestation refused");
+                return;
+            }
+        };
+        self.record_attestation(a, signer).await;
+    }
+
+    async fn record_attestation(&mut self, a: Attestation, signer: Address) {
+        let task = TaskId(a.task.0);
+        let Some(c) = self.tasks.get_mut(&task).and_then(|r| r.chain.as_mut()) else {
+            return;
+        };
+        let who = addr_str(&signer);
+        let members = if a.round == 0 {
+            &c.committee
+        } else {
+            &c.escalation
+        };
+        if !members.contains(&who) {
+            debug!(target: "hal9::engine", signer = %who, "attestation from a non-member ignored");
+            return;
+        }
+        if c.attestations
+            .iter()
+            .any(|x| x.round == a.round && x.signer == who)
+        {
+            return;
+        }
+        c.attestations.push(AttestRecord {
+            round: a.round,
+            signer: who,
+            result: hexs(a.result),
+            cid: hexs(&a.cid),
+            signature: hexs(a.signature),
+        });
+        self.persist_task(task).await;
+    }
+
+    /// After a verdict of this node's driver: the majority members queue
+    /// the settlement, ranked so that one sends and the others stand by.
+    pub(super) async fn chain_on_verdict(&mut self, task: TaskId, signers: &[PeerId]) {
+        let local = self.local_peer();
+        if !signers.contains(&local) {
+            return;
+        }
+        let Some(rec) = self.tasks.get(&task) else {
+            return;
+        };
+        // Rank among the agreeing members, in committee order.
+        let rank = rec
+            .committee
+            .iter()
+            .filter_map(|p| p.parse::<PeerId>().ok())
+            .filter(|p| signers.contains(p))
+            .position(|p| p == local)
+            .unwrap_or(0) as u64;
+        let (target, round) = self.chain_target(&task);
+        let action = if round == 0 {
+            Action::SubmitVerdict
+        } else {
+            Action::SubmitEscalation
+        };
+        let delay = self.chain.as_ref().map_or(0, |c| c.link.cfg.takeover_delay_ms);
+        self.enqueue(OutboxEntry::new(
+            action,
+            B256::from(target.0),
+            now_ms() + ATTEST_GRACE_MS + rank * delay,
+        ))
+        .await;
+    }
+
+    /// No quorum: the members queue the refund (finalize after the deadline).
+    pub(super) async fn chain_on_failed(&mut self, task: TaskId) {
+        let (target, round) = self.chain_target(&task);
+        if round != 0 {
+            return;
+        }
+        let committee = self
+            .tasks
+            .get(&target)
+            .and_then(|r| r.chain.as_ref())
+            .map(|c| c.committee.clone())
+            .unwrap_or_default();
+        self.enqueue_ranked(Action::Finalize, target, &committee, 0)
+            .await;
+    }
+
+    async fn enqueue(&self, e: OutboxEntry) {
+        if let Some(c) = &self.chain {
+            c.outbox.enqueue(e).await;
+        }
+    }
+
+    /// Queues `action` if this node's operator is in `members`, delayed by its rank.
+    async fn enqueue_ranked(&self, action: Action, task: TaskId, members: &[String], base: u64) {
+        let Some(c) = &self.chain else {
+            return;
+        };
+        let me = addr_str(&c.link.address());
+        let Some(rank) = members.iter().position(|m| *m == me) else {
+            return;
+        };
+        let at = now_ms() + base + rank as u64 * c.link.cfg.takeover_delay_ms;
+        c.outbox
+            .enqueue(OutboxEntry::new(action, B256::from(task.0), at))
+            .await;
+    }
+
+    /// The signatures (and dissents) to settle `task`'s verdict of `round`.
+    pub(super) fn settlement_payload(&self, task: B256, round: u8) -> Option<SettlementPayload> {
+        let id = TaskId(task.0);
+        let decided = if round == 0 {
+            self.tasks.get(&id)?
+        } else {
+            self.tasks.get(&challenge_instance(&id))?
+        };
+        let v = decided.verdict.as_ref()?;
+        let cid = v
+            .output_cid
+            .parse::<super::cid::RawCid>()
+            .map(|c| c.to_bytes())
+            .ok()?;
+        let result = v.result.clone();
+        let c = self.tasks.get(&id)?.chain.as_ref()?;
+        let mut signatures = Vec::new();
+        let mut dissents = Vec::new();
+        for a in c.attestations.iter().filter(|a| a.round == round) {
+            let (Ok(sig), Ok(acid), Ok(ares)) = (
+                hex::decode(&a.signature),
+                hex::decode(&a.cid),
+                hex::decode(&a.result),
+            ) else {
+                continue;
+            };
+            if a.result == result {
+                if acid == cid {
+                    signatures.push(Bytes::from(sig));
+                }
+            } else if round == 0 && ares.len() == 32 {
+                dissents.push(Dissent {
+                    resultHash: B256::from_slice(&ares),
+                    outputCid: Bytes::from(acid),
+                    signature: Bytes::from(sig),
+                });
+            }
+        }
+        let result = B256::from_slice(&hex::decode(&result).ok().filter(|b| b.len() == 32)?);
+        Some(SettlementPayload {
+            result,
+            cid,
+            signatures,
+            dissents,
+        })
+    }
+
+    /// Remembers a transaction this node landed.
+    pub(super) async fn note_tx(&mut self, task: B256, action: String, tx: String) {
+        let id = TaskId(task.0);
+        if let Some(c) = self.tasks.get_mut(&id).and_then(|r| r.chain.as_mut()) {
+            c.txs.push((action, tx));
+            self.persist_task(id).await;
+        }
+    }
+
+    /// Looks at effects before the generic handling (chain hooks).
+    pub(super) async fn chain_hooks(&mut self, fx: &Effect) {
+        if !self.chain_mode() {
+            return;
+        }
+        match fx {
+            Effect::Broadcast(hal9_consensus::VoteItem::Reveal(r)) => {
+                let r = r.clone();
+                self.chain_on_own_reveal(&r).await;
+            }
+            Effect::Verdict(v) => {
+                let signers: Vec<PeerId> = v
+                    .certificate
+                    .votes
+                    .iter()
+                    .map(|c| c.reveal.signer)
+                    .collect();
+                self.chain_on_verdict(v.task, &signers).await;
+            }
+            Effect::Failed { task, .. } => self.chain_on_failed(*task).await,
+            _ => {}
+        }
+    }
+}
