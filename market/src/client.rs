@@ -12,9 +12,11 @@ use alloy::signers::local::PrivateKeySigner;
 
 use crate::bindings::{
     ComputationMarket::{self, ComputationMarketInstance},
-    HAL9Token::{self, HAL9TokenInstance},
+    HAL9Governor::HAL9GovernorInstance,
+    HAL9Token::HAL9TokenInstance,
     NeuronRegistry::{self, NeuronRegistryInstance},
     RewardsDistributor::RewardsDistributorInstance,
+    TimelockController::TimelockControllerInstance,
     types::{Dissent, TaskSpec},
 };
 use crate::deploy::Deployment;
@@ -25,19 +27,10 @@ use crate::metrics::Metrics;
 /// Upper bound on log entries returned by one `posted_tasks` query.
 pub const MAX_EVENTS_PER_QUERY: usize = 10_000;
 
-/// Renders a contract error with its decoded revert when the ABI knows it.
+/// Renders a contract error: a decoded revert of any hal9 contract, in
+/// words for the common ones (see [`crate::revert`]), else the RPC error.
 pub fn describe_error(e: &alloy::contract::Error) -> String {
-    if let Some(err) = e.as_decoded_interface_error::<ComputationMarket::ComputationMarketErrors>()
-    {
-        return format!("ComputationMarket reverted: {err:?}");
-    }
-    if let Some(err) = e.as_decoded_interface_error::<NeuronRegistry::NeuronRegistryErrors>() {
-        return format!("NeuronRegistry reverted: {err:?}");
-    }
-    if let Some(err) = e.as_decoded_interface_error::<HAL9Token::HAL9TokenErrors>() {
-        return format!("HAL9Token reverted: {err:?}");
-    }
-    e.to_string()
+    crate::revert::decode(e).unwrap_or_else(|| e.to_string())
 }
 
 /// How long to wait for a receipt before giving up.
@@ -124,6 +117,8 @@ pub struct MarketClient<P> {
     registry: NeuronRegistryInstance<P>,
     market: ComputationMarketInstance<P>,
     rewards: RewardsDistributorInstance<P>,
+    pub(crate) governor: HAL9GovernorInstance<P>,
+    pub(crate) timelock: TimelockControllerInstance<P>,
     metrics: Option<Metrics>,
 }
 
@@ -145,7 +140,9 @@ impl<P: Provider + Clone> MarketClient<P> {
             token: HAL9TokenInstance::new(deployment.token, provider.clone()),
             registry: NeuronRegistryInstance::new(deployment.registry, provider.clone()),
             market: ComputationMarketInstance::new(deployment.market, provider.clone()),
-            rewards: RewardsDistributorInstance::new(deployment.rewards, provider),
+            rewards: RewardsDistributorInstance::new(deployment.rewards, provider.clone()),
+            governor: HAL9GovernorInstance::new(deployment.governor, provider.clone()),
+            timelock: TimelockControllerInstance::new(deployment.timelock, provider),
             deployment,
             metrics: None,
         })
@@ -182,7 +179,17 @@ impl<P: Provider + Clone> MarketClient<P> {
         &self.rewards
     }
 
-    async fn tx<'a, D: CallDecoder>(
+    /// The governor contract.
+    pub fn governor(&self) -> &HAL9GovernorInstance<P> {
+        &self.governor
+    }
+
+    /// The timelock (owner of the parameters, holder of the treasury).
+    pub fn timelock(&self) -> &TimelockControllerInstance<P> {
+        &self.timelock
+    }
+
+    pub(crate) async fn tx<'a, D: CallDecoder>(
         &'a self,
         call: CallBuilder<&'a P, D>,
         name: &'static str,
@@ -249,6 +256,92 @@ impl<P: Provider + Clone> MarketClient<P> {
     pub async fn lock(&self, seconds: u64) -> Result<TransactionReceipt> {
         self.tx(self.registry.lock(seconds), "NeuronRegistry.lock")
             .await
+    }
+
+    /// Moves `amount` of the signer's (unlocked) stake into unbonding.
+    pub async fn unbond(&self, amount: U256) -> Result<TransactionReceipt> {
+        self.tx(
+            self.registry.requestUnbond(amount),
+            "NeuronRegistry.requestUnbond",
+        )
+        .await
+    }
+
+    /// Pays out the signer's unbonded stake once the unbonding delay passed.
+    pub async fn withdraw(&self) -> Result<TransactionReceipt> {
+        self.tx(self.registry.withdraw(), "NeuronRegistry.withdraw")
+            .await
+    }
+
+    /// Claims the signer's accrued rewards; returns the amount paid.
+    pub async fn claim_rewards(&self) -> Result<U256> {
+        let rc = self
+            .tx(self.rewards.claim(), "RewardsDistributor.claim")
+            .await?;
+        let ev = rc
+            .decoded_log::<crate::bindings::RewardsDistributor::Claimed>()
+            .ok_or(MarketError::MissingEvent {
+                expected: "Claimed",
+                call: "RewardsDistributor.claim",
+            })?;
+        Ok(ev.data.amount)
+    }
+
+    /// Rewards `operator` could claim now.
+    pub async fn pending_rewards(&self, operator: Address) -> Result<U256> {
+        self.rewards
+            .pending(operator)
+            .call()
+            .await
+            .map_err(|e| MarketError::chain("RewardsDistributor.pending", describe_error(&e)))
+    }
+
+    /// Transfers `amount` HAL9 from the signer to `to`.
+    pub async fn transfer(&self, to: Address, amount: U256) -> Result<TransactionReceipt> {
+        self.tx(self.token.transfer(to, amount), "HAL9Token.transfer")
+            .await
+    }
+
+    /// The registry's record of `operator` (zeroes when unknown).
+    pub async fn neuron(&self, operator: Address) -> Result<NeuronRegistry::Neuron> {
+        self.registry
+            .neuron(operator)
+            .call()
+            .await
+            .map_err(|e| MarketError::chain("NeuronRegistry.neuron", describe_error(&e)))
+    }
+
+    /// Lock multiplier of `operator` in basis points (10000 = 1x, 30000 = 3x).
+    pub async fn multiplier_bps(&self, operator: Address) -> Result<U256> {
+        self.registry
+            .multiplierBps(operator)
+            .call()
+            .await
+            .map_err(|e| MarketError::chain("NeuronRegistry.multiplierBps", describe_error(&e)))
+    }
+
+    /// The registry's staking parameters: (maxLock s, unbondingDelay s, minStake).
+    pub async fn staking_params(&self) -> Result<(u64, u64, U256)> {
+        let r = |e: alloy::contract::Error| {
+            MarketError::chain("NeuronRegistry params", describe_error(&e))
+        };
+        Ok((
+            self.registry.maxLock().call().await.map_err(r)?,
+            self.registry.unbondingDelay().call().await.map_err(r)?,
+            self.registry.minStake().call().await.map_err(r)?,
+        ))
+    }
+
+    /// Timestamp of the latest block (the chain's "now").
+    pub async fn chain_time(&self) -> Result<u64> {
+        let b = self
+            .token
+            .provider()
+            .get_block_by_number(Default::default())
+            .await
+            .map_err(|e| MarketError::chain("eth_getBlockByNumber", e))?
+            .ok_or_else(|| MarketError::chain("eth_getBlockByNumber", "no latest block"))?;
+        Ok(b.header.timestamp)
     }
 
     /// Effective stake of `operator` as the registry computes it.

@@ -53,6 +53,25 @@ pub enum MarketError {
         /// I/O or JSON error.
         reason: String,
     },
+    /// Reading, parsing or writing an operator key file.
+    #[error("operator key {path}: {reason}")]
+    KeyFile {
+        /// The file.
+        path: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// An encrypted operator key without a passphrase, or with a wrong one.
+    #[error("operator key {path}: {reason}")]
+    Passphrase {
+        /// The keystore file.
+        path: String,
+        /// Missing or wrong.
+        reason: String,
+    },
+    /// Something the caller asked for does not exist on chain (a proposal id, ...).
+    #[error("not found: {0}")]
+    NotFound(String),
 }
 
 impl MarketError {

@@ -7,6 +7,10 @@
 //! - [`bindings`]: alloy `sol!` bindings over the committed contract artifacts.
 //! - [`deploy`]: deploying and wiring the contracts; the deployment JSON.
 //! - [`client`]: typed, receipt-checked calls to a deployment.
+//! - [`governance`]: DAO proposals, votes, queueing and execution.
+//! - [`keys`]: operator key files (encrypted keystore, plaintext devnet).
+//! - [`revert`]: contract reverts decoded into words.
+//! - [`units`]: exact decimal HAL9 amounts.
 //! - [`metrics`]: Prometheus metrics of the client.
 
 pub mod bindings;
@@ -15,7 +19,11 @@ pub mod deploy;
 pub mod economics;
 pub mod eip712;
 pub mod error;
+pub mod governance;
+pub mod keys;
 pub mod metrics;
+pub mod revert;
+pub mod units;
 
 pub use bindings::types::{Dissent, TaskSpec};
 pub use client::{MarketClient, PostedTask};

@@ -8,6 +8,7 @@
 //! Without anvil every test prints a loud SKIPPED message and returns.
 
 mod chain;
+mod dao;
 
 use std::path::PathBuf;
 
