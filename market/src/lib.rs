@@ -18,7 +18,7 @@ pub mod error;
 pub mod metrics;
 
 pub use bindings::types::{Dissent, TaskSpec};
-pub use client::{MarketClient, PostedTask};
+pub use client::{BatchOutcome, MarketClient, PostedTask, SkippedEntry, VerdictEntry};
 pub use deploy::{DeployConfig, Deployment, deploy_all};
 pub use error::{MarketError, Result};
 pub use metrics::Metrics;
