@@ -7,6 +7,7 @@
 //! - [`bindings`]: alloy `sol!` bindings over the committed contract artifacts.
 //! - [`deploy`]: deploying and wiring the contracts; the deployment JSON.
 //! - [`client`]: typed, receipt-checked calls to a deployment.
+//! - [`watch`]: follows the market's events with confirmations and reorg handling.
 //! - [`metrics`]: Prometheus metrics of the client.
 
 pub mod bindings;
@@ -16,9 +17,11 @@ pub mod economics;
 pub mod eip712;
 pub mod error;
 pub mod metrics;
+pub mod watch;
 
 pub use bindings::types::{Dissent, TaskSpec};
 pub use client::{BatchOutcome, MarketClient, PostedTask, SkippedEntry, VerdictEntry};
 pub use deploy::{DeployConfig, Deployment, deploy_all};
 pub use error::{MarketError, Result};
 pub use metrics::Metrics;
+pub use watch::{Batch, ChainEvent, Cursor, Located, Watcher};
