@@ -50,6 +50,9 @@ contract ComputationMarket is EIP712, Ownable, ReentrancyGuard {
     uint64 public constant MAX_TASK_DURATION_CAP = 30 days;
     /// Longest CID accepted (binary form), in bytes.
     uint256 public constant MAX_CID_LEN = 128;
+    /// Most entries one submitVerdicts or finalizeMany call takes (keeps a
+    /// batch well inside a block and bounds the loop).
+    uint256 public constant MAX_BATCH = 64;
 
     /// Protocol parameters, owned by the timelock.
     struct Params {
@@ -100,6 +103,15 @@ contract ComputationMarket is EIP712, Ownable, ReentrancyGuard {
         address[] escalation;
     }
 
+    /// One verdict of a submitVerdicts batch: the arguments of submitVerdict.
+    struct VerdictInput {
+        bytes32 taskId;
+        bytes32 resultHash;
+        bytes outputCid;
+        bytes[] signatures;
+        Dissent[] dissents;
+    }
+
     /// The fee and stake token; must be burnable.
     IERC20 public immutable token;
     /// Neuron registry (committee candidates, slashing).
@@ -134,6 +146,12 @@ contract ComputationMarket is EIP712, Ownable, ReentrancyGuard {
     event ChallengeSettled(bytes32 indexed taskId, address indexed challenger, bool challengerWon, uint256 payout);
     event Refunded(bytes32 indexed taskId, address indexed submitter, uint256 fee);
     event ParamsUpdated(Params params);
+    /// A submitVerdicts entry was not applied; `reason` is the ABI-encoded
+    /// custom error submitVerdict would have reverted with.
+    event VerdictSkipped(bytes32 indexed taskId, bytes reason);
+    /// A finalizeMany entry was not finalizable; `reason` is the ABI-encoded
+    /// custom error finalize would have reverted with.
+    event FinalizeSkipped(bytes32 indexed taskId, bytes reason);
 
     error WrongSubmitter(address expected, address found);
     error ReplicasOutOfRange(uint16 min, uint16 max, uint16 found);
@@ -151,6 +169,12 @@ contract ComputationMarket is EIP712, Ownable, ReentrancyGuard {
     error NotStaked(address caller);
     error NotFinalizable(bytes32 taskId, Status status);
     error ParamOutOfBounds(string name, uint256 min, uint256 max, uint256 found);
+    error BatchTooLarge(uint256 max, uint256 found);
+    // OpenZeppelin ECDSA's errors (same selectors), declared here so the ABI
+    // keeps them now that signatures are recovered with tryRecover.
+    error ECDSAInvalidSignature();
+    error ECDSAInvalidSignatureLength(uint256 length);
+    error ECDSAInvalidSignatureS(bytes32 s);
 
     /// @param owner_ the governance timelock.
     /// @param treasury_ receives the treasury share (the timelock).
@@ -270,33 +294,27 @@ contract ComputationMarket is EIP712, Ownable, ReentrancyGuard {
         bytes[] calldata signatures,
         Dissent[] calldata dissents
     ) external nonReentrant {
-        Task storage t = tasks[id];
-        if (t.status != Status.Posted) revert WrongStatus(id, Status.Posted, t.status);
-        if (block.timestamp > t.deadline) revert DeadlinePassed(t.deadline, uint64(block.timestamp));
-        _checkCid(outputCid, false);
-        uint256 mask = _collect(id, resultHash, outputCid, signatures, t.committee, 0);
-        uint256 need = quorum(t.committee.length);
-        if (_popcount(mask) < need) revert NoQuorum(need, _popcount(mask));
+        bytes memory err = _submitVerdict(id, resultHash, outputCid, signatures, dissents);
+        if (err.length != 0) _revertWith(err);
+    }
 
-        uint256 minority;
-        for (uint256 i = 0; i < dissents.length; i++) {
-            Dissent calldata d = dissents[i];
-            _checkCid(d.outputCid, false);
-            bytes32 digest = attestationDigest(id, d.resultHash, d.outputCid);
-            address signer = ECDSA.recover(digest, d.signature);
-            if (d.resultHash == resultHash) revert DissentAgrees(signer);
-            uint256 bit = _memberBit(t.committee, signer);
-            if ((mask | minority) & bit != 0) revert DuplicateSigner(signer);
-            minority |= bit;
+    /// @notice Records several verdicts in one transaction, each with exactly
+    /// the checks of submitVerdict. An entry that fails a check is skipped
+    /// (state untouched) and reported by VerdictSkipped with the error
+    /// submitVerdict would have reverted with; the others are applied.
+    /// @return settled how many entries were applied.
+    function submitVerdicts(VerdictInput[] calldata verdicts) external nonReentrant returns (uint256 settled) {
+        uint256 n = verdicts.length;
+        if (n > MAX_BATCH) revert BatchTooLarge(MAX_BATCH, n);
+        for (uint256 i = 0; i < n; i++) {
+            VerdictInput calldata v = verdicts[i];
+            bytes memory err = _submitVerdict(v.taskId, v.resultHash, v.outputCid, v.signatures, v.dissents);
+            if (err.length == 0) {
+                settled++;
+            } else {
+                emit VerdictSkipped(v.taskId, err);
+            }
         }
-
-        t.status = Status.Verdict;
-        t.resultHash = resultHash;
-        t.outputCidHash = keccak256(outputCid);
-        t.majorityMask = mask;
-        t.minorityMask = minority;
-        t.challengeEnd = uint64(block.timestamp) + params.challengeWindow;
-        emit VerdictSubmitted(id, resultHash, outputCid, mask, minority);
     }
 
     /// @notice Adds late agreeing attestations of committee members to a
@@ -308,7 +326,8 @@ contract ComputationMarket is EIP712, Ownable, ReentrancyGuard {
         if (block.timestamp > t.challengeEnd) revert WindowClosed(t.challengeEnd, uint64(block.timestamp));
         if (keccak256(outputCid) != t.outputCidHash) revert BadCid(MAX_CID_LEN, outputCid.length);
         uint256 before = t.majorityMask;
-        uint256 mask = _collect(id, t.resultHash, outputCid, signatures, t.committee, before);
+        (uint256 mask, bytes memory err) = _collect(id, t.resultHash, outputCid, signatures, t.committee, before);
+        if (err.length != 0) _revertWith(err);
         if (mask & t.minorityMask != 0) revert DuplicateSigner(address(0));
         t.majorityMask = mask;
         emit VerdictJoined(id, mask & ~before);
@@ -351,7 +370,8 @@ contract ComputationMarket is EIP712, Ownable, ReentrancyGuard {
         if (t.escalationMask != 0) revert WrongStatus(id, Status.Challenged, Status.Challenged);
         if (block.timestamp > t.escalationEnd) revert WindowClosed(t.escalationEnd, uint64(block.timestamp));
         _checkCid(outputCid, false);
-        uint256 mask = _collect(id, resultHash, outputCid, signatures, t.escalation, 0);
+        (uint256 mask, bytes memory err) = _collect(id, resultHash, outputCid, signatures, t.escalation, 0);
+        if (err.length != 0) _revertWith(err);
         uint256 need = quorum(t.escalation.length);
         if (_popcount(mask) < need) revert NoQuorum(need, _popcount(mask));
         t.escalationResult = resultHash;
@@ -366,32 +386,25 @@ contract ComputationMarket is EIP712, Ownable, ReentrancyGuard {
     /// @notice Settles a task: pays the verdict after its challenge window,
     /// resolves a challenge, or refunds a task without quorum by its deadline.
     function finalize(bytes32 id) external nonReentrant {
-        Task storage t = tasks[id];
-        Status s = t.status;
-        if (s == Status.Posted && block.timestamp > t.deadline) {
-            t.status = Status.Refunded;
-            escrowed -= t.fee;
-            _release(t.committee);
-            token.safeTransfer(t.submitter, t.fee);
-            emit Refunded(id, t.submitter, t.fee);
-            return;
+        if (!_finalize(id)) revert NotFinalizable(id, tasks[id].status);
+    }
+
+    /// @notice Finalizes several tasks in one transaction, each as finalize
+    /// does. A task that is not finalizable yet (or any more) is skipped and
+    /// reported by FinalizeSkipped with the NotFinalizable error finalize
+    /// would have reverted with; the others are settled.
+    /// @return finalized how many tasks were settled.
+    function finalizeMany(bytes32[] calldata ids) external nonReentrant returns (uint256 finalized) {
+        uint256 n = ids.length;
+        if (n > MAX_BATCH) revert BatchTooLarge(MAX_BATCH, n);
+        for (uint256 i = 0; i < n; i++) {
+            bytes32 id = ids[i];
+            if (_finalize(id)) {
+                finalized++;
+            } else {
+                emit FinalizeSkipped(id, abi.encodeWithSelector(NotFinalizable.selector, id, tasks[id].status));
+            }
         }
-        if (s == Status.Verdict && block.timestamp > t.challengeEnd) {
-            t.status = Status.Finalized;
-            escrowed -= t.fee;
-            _settle(id, t, t.committee, t.majorityMask, t.minorityMask, true);
-            _release(t.committee);
-            return;
-        }
-        if (s == Status.Challenged && (t.escalationMask != 0 || block.timestamp > t.escalationEnd)) {
-            t.status = Status.Finalized;
-            escrowed -= t.fee + t.bond;
-            _resolveChallenge(id, t);
-            _release(t.committee);
-            _release(t.escalation);
-            return;
-        }
-        revert NotFinalizable(id, s);
     }
 
     // -------------------------------------------------------------- governance
@@ -402,6 +415,100 @@ contract ComputationMarket is EIP712, Ownable, ReentrancyGuard {
     }
 
     // ---------------------------------------------------------------- internal
+
+    /// Checks and records one verdict. Returns the ABI-encoded custom error
+    /// of the first failed check (state untouched), or empty bytes once the
+    /// verdict is recorded. Every check runs before the first write.
+    function _submitVerdict(
+        bytes32 id,
+        bytes32 resultHash,
+        bytes calldata outputCid,
+        bytes[] calldata signatures,
+        Dissent[] calldata dissents
+    ) private returns (bytes memory err) {
+        Task storage t = tasks[id];
+        if (t.status != Status.Posted) {
+            return abi.encodeWithSelector(WrongStatus.selector, id, Status.Posted, t.status);
+        }
+        if (block.timestamp > t.deadline) {
+            return abi.encodeWithSelector(DeadlinePassed.selector, t.deadline, uint64(block.timestamp));
+        }
+        err = _cidError(outputCid, false);
+        if (err.length != 0) return err;
+        uint256 mask;
+        (mask, err) = _collect(id, resultHash, outputCid, signatures, t.committee, 0);
+        if (err.length != 0) return err;
+        uint256 need = quorum(t.committee.length);
+        uint256 found = _popcount(mask);
+        if (found < need) return abi.encodeWithSelector(NoQuorum.selector, need, found);
+
+        uint256 minority;
+        (minority, err) = _collectDissents(id, resultHash, dissents, t.committee, mask);
+        if (err.length != 0) return err;
+
+        t.status = Status.Verdict;
+        t.resultHash = resultHash;
+        t.outputCidHash = keccak256(outputCid);
+        t.majorityMask = mask;
+        t.minorityMask = minority;
+        t.challengeEnd = uint64(block.timestamp) + params.challengeWindow;
+        emit VerdictSubmitted(id, resultHash, outputCid, mask, minority);
+    }
+
+    /// Finalizes one task if it is finalizable now; returns whether it was.
+    function _finalize(bytes32 id) private returns (bool) {
+        Task storage t = tasks[id];
+        Status s = t.status;
+        if (s == Status.Posted && block.timestamp > t.deadline) {
+            t.status = Status.Refunded;
+            escrowed -= t.fee;
+            _release(t.committee);
+            token.safeTransfer(t.submitter, t.fee);
+            emit Refunded(id, t.submitter, t.fee);
+            return true;
+        }
+        if (s == Status.Verdict && block.timestamp > t.challengeEnd) {
+            t.status = Status.Finalized;
+            escrowed -= t.fee;
+            _settle(id, t, t.committee, t.majorityMask, t.minorityMask, true);
+            _release(t.committee);
+            return true;
+        }
+        if (s == Status.Challenged && (t.escalationMask != 0 || block.timestamp > t.escalationEnd)) {
+            t.status = Status.Finalized;
+            escrowed -= t.fee + t.bond;
+            _resolveChallenge(id, t);
+            _release(t.committee);
+            _release(t.escalation);
+            return true;
+        }
+        return false;
+    }
+
+    /// Reverts with already ABI-encoded error data.
+    function _revertWith(bytes memory err) private pure {
+        assembly ("memory-safe") {
+            revert(add(err, 0x20), mload(err))
+        }
+    }
+
+    /// Recovers the signer of `digest`; on a malformed signature returns the
+    /// error ECDSA.recover would have reverted with.
+    function _recover(bytes32 digest, bytes calldata signature)
+        private
+        pure
+        returns (address signer, bytes memory err)
+    {
+        (address a, ECDSA.RecoverError e, bytes32 arg) = ECDSA.tryRecoverCalldata(digest, signature);
+        if (e == ECDSA.RecoverError.NoError) return (a, err);
+        if (e == ECDSA.RecoverError.InvalidSignatureLength) {
+            return (address(0), abi.encodeWithSelector(ECDSAInvalidSignatureLength.selector, uint256(arg)));
+        }
+        if (e == ECDSA.RecoverError.InvalidSignatureS) {
+            return (address(0), abi.encodeWithSelector(ECDSAInvalidSignatureS.selector, arg));
+        }
+        return (address(0), abi.encodeWithSelector(ECDSAInvalidSignature.selector));
+    }
 
     function _resolveChallenge(bytes32 id, Task storage t) private {
         address challenger = t.challenger;
@@ -517,7 +624,8 @@ contract ComputationMarket is EIP712, Ownable, ReentrancyGuard {
     }
 
     /// Recovers each signature over the attestation and returns the bitset of
-    /// signing members; reverts on a non-member or a repeated signer.
+    /// signing members, or the error of a malformed signature, a non-member
+    /// or a repeated signer.
     function _collect(
         bytes32 id,
         bytes32 resultHash,
@@ -525,23 +633,53 @@ contract ComputationMarket is EIP712, Ownable, ReentrancyGuard {
         bytes[] calldata signatures,
         address[] storage members,
         uint256 mask
-    ) private view returns (uint256) {
+    ) private view returns (uint256, bytes memory err) {
         bytes32 digest = attestationDigest(id, resultHash, outputCid);
         for (uint256 i = 0; i < signatures.length; i++) {
-            address signer = ECDSA.recover(digest, signatures[i]);
+            address signer;
+            (signer, err) = _recover(digest, signatures[i]);
+            if (err.length != 0) return (0, err);
             uint256 bit = _memberBit(members, signer);
-            if (mask & bit != 0) revert DuplicateSigner(signer);
+            if (bit == 0) return (0, abi.encodeWithSelector(NotCommitteeMember.selector, signer));
+            if (mask & bit != 0) return (0, abi.encodeWithSelector(DuplicateSigner.selector, signer));
             mask |= bit;
         }
-        return mask;
+        return (mask, err);
     }
 
+    /// Recovers each dissent (a member's attestation of another result) and
+    /// returns the bitset of dissenting members, or the error of a bad CID, a
+    /// malformed signature, an agreeing "dissent", a non-member or a member
+    /// already counted in `majority` or in an earlier dissent.
+    function _collectDissents(
+        bytes32 id,
+        bytes32 resultHash,
+        Dissent[] calldata dissents,
+        address[] storage members,
+        uint256 majority
+    ) private view returns (uint256 minority, bytes memory err) {
+        for (uint256 i = 0; i < dissents.length; i++) {
+            Dissent calldata d = dissents[i];
+            err = _cidError(d.outputCid, false);
+            if (err.length != 0) return (0, err);
+            address signer;
+            (signer, err) = _recover(attestationDigest(id, d.resultHash, d.outputCid), d.signature);
+            if (err.length != 0) return (0, err);
+            if (d.resultHash == resultHash) return (0, abi.encodeWithSelector(DissentAgrees.selector, signer));
+            uint256 bit = _memberBit(members, signer);
+            if (bit == 0) return (0, abi.encodeWithSelector(NotCommitteeMember.selector, signer));
+            if ((majority | minority) & bit != 0) return (0, abi.encodeWithSelector(DuplicateSigner.selector, signer));
+            minority |= bit;
+        }
+    }
+
+    /// The bit of `signer` in `members`, or 0 when it is not a member.
     function _memberBit(address[] storage members, address signer) private view returns (uint256) {
         uint256 n = members.length;
         for (uint256 i = 0; i < n; i++) {
             if (members[i] == signer) return uint256(1) << i;
         }
-        revert NotCommitteeMember(signer);
+        return 0;
     }
 
     function _popcount(uint256 x) private pure returns (uint256 c) {
@@ -552,7 +690,15 @@ contract ComputationMarket is EIP712, Ownable, ReentrancyGuard {
     }
 
     function _checkCid(bytes calldata cid, bool mayBeEmpty) private pure {
-        if ((cid.length == 0 && !mayBeEmpty) || cid.length > MAX_CID_LEN) revert BadCid(MAX_CID_LEN, cid.length);
+        bytes memory err = _cidError(cid, mayBeEmpty);
+        if (err.length != 0) _revertWith(err);
+    }
+
+    /// BadCid when `cid` is empty (unless allowed) or longer than MAX_CID_LEN, else empty bytes.
+    function _cidError(bytes calldata cid, bool mayBeEmpty) private pure returns (bytes memory err) {
+        if ((cid.length == 0 && !mayBeEmpty) || cid.length > MAX_CID_LEN) {
+            err = abi.encodeWithSelector(BadCid.selector, MAX_CID_LEN, cid.length);
+        }
     }
 
     function _setParams(Params memory p, bool checkRegistry) private {

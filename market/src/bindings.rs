@@ -30,7 +30,7 @@ sol!(
 
 sol!(
     #[sol(rpc)]
-    #[derive(Debug)]
+    #[derive(Debug, PartialEq, Eq)]
     ComputationMarket,
     "abi/ComputationMarket.json"
 );

@@ -27,6 +27,69 @@ use crate::metrics::Metrics;
 /// Upper bound on log entries returned by one `posted_tasks` query.
 pub const MAX_EVENTS_PER_QUERY: usize = 10_000;
 
+/// Most entries one `submit_verdicts` or `finalize_many` call takes
+/// (`ComputationMarket.MAX_BATCH`).
+pub const MAX_BATCH: usize = 64;
+
+/// One verdict of a [`MarketClient::submit_verdicts`] batch: the arguments of
+/// [`MarketClient::submit_verdict`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerdictEntry {
+    /// The task.
+    pub task: B256,
+    /// The result hash the certificate proves.
+    pub result: B256,
+    /// CID (binary form) of the output.
+    pub output_cid: Bytes,
+    /// q committee signatures over (task, result, output CID).
+    pub signatures: Vec<Bytes>,
+    /// Signed attestations of members whose result differs.
+    pub dissents: Vec<Dissent>,
+}
+
+/// A batch entry the contract did not apply.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SkippedEntry {
+    /// The task of the entry.
+    pub task: B256,
+    /// The custom error the single call would have reverted with, decoded
+    /// (e.g. `WrongStatus(..)`), or its hex when the ABI does not know it.
+    pub reason: String,
+    /// The ABI-encoded error as emitted.
+    pub raw: Bytes,
+}
+
+/// What a batched settlement transaction did.
+#[derive(Debug, Clone)]
+pub struct BatchOutcome {
+    /// The receipt of the transaction.
+    pub receipt: TransactionReceipt,
+    /// Tasks whose entry was applied, in entry order.
+    pub applied: Vec<B256>,
+    /// Entries that were skipped, with their reasons, in entry order.
+    pub skipped: Vec<SkippedEntry>,
+}
+
+/// Decodes the reason of a `VerdictSkipped`/`FinalizeSkipped` event.
+pub fn describe_revert_data(raw: &[u8]) -> String {
+    use alloy::sol_types::SolInterface;
+    match ComputationMarket::ComputationMarketErrors::abi_decode(raw) {
+        Ok(e) => format!("{e:?}"),
+        Err(_) => format!("undecoded revert data {}", Bytes::copy_from_slice(raw)),
+    }
+}
+
+fn check_batch_len(len: usize) -> Result<()> {
+    if len > MAX_BATCH {
+        return Err(MarketError::InvalidParam {
+            name: "batch length",
+            expected: format!("at most {MAX_BATCH} entries"),
+            found: len.to_string(),
+        });
+    }
+    Ok(())
+}
+
 /// Renders a contract error: a decoded revert of any hal9 contract, in
 /// words for the common ones (see [`crate::revert`]), else the RPC error.
 pub fn describe_error(e: &alloy::contract::Error) -> String {
@@ -95,7 +158,7 @@ pub struct PostedTask {
     pub block: Option<u64>,
 }
 
-fn spec_from_event(s: ComputationMarket::TaskSpec) -> TaskSpec {
+pub(crate) fn spec_from_event(s: ComputationMarket::TaskSpec) -> TaskSpec {
     TaskSpec {
         programCid: s.programCid,
         inputHash: s.inputHash,
@@ -421,6 +484,61 @@ impl<P: Provider + Clone> MarketClient<P> {
         Ok(rc)
     }
 
+    /// Submits several verdict certificates in one transaction
+    /// (`ComputationMarket.submitVerdicts`, at most [`MAX_BATCH`]). Each
+    /// entry gets the checks of [`Self::submit_verdict`]; an entry that fails
+    /// them (e.g. a task another relayer settled first) is skipped on chain
+    /// and returned in [`BatchOutcome::skipped`], the rest are applied.
+    pub async fn submit_verdicts(&self, entries: Vec<VerdictEntry>) -> Result<BatchOutcome> {
+        check_batch_len(entries.len())?;
+        let input: Vec<ComputationMarket::VerdictInput> = entries
+            .into_iter()
+            .map(|e| ComputationMarket::VerdictInput {
+                taskId: e.task,
+                resultHash: e.result,
+                outputCid: e.output_cid,
+                signatures: e.signatures,
+                dissents: e.dissents.into_iter().map(Into::into).collect(),
+            })
+            .collect();
+        let n = input.len();
+        let rc = self
+            .tx(
+                self.market.submitVerdicts(input),
+                "ComputationMarket.submitVerdicts",
+            )
+            .await?;
+        let mut applied = Vec::with_capacity(n);
+        let mut skipped = Vec::new();
+        for log in rc.inner.logs() {
+            if log.address() != self.deployment.market {
+                continue;
+            }
+            if let Ok(ev) = log.log_decode::<ComputationMarket::VerdictSubmitted>() {
+                applied.push(ev.inner.data.taskId);
+            } else if let Ok(ev) = log.log_decode::<ComputationMarket::VerdictSkipped>() {
+                let d = ev.inner.data;
+                skipped.push(SkippedEntry {
+                    task: d.taskId,
+                    reason: describe_revert_data(&d.reason),
+                    raw: d.reason,
+                });
+            }
+        }
+        if let Some(m) = &self.metrics {
+            m.verdicts_submitted.inc_by(applied.len() as u64);
+        }
+        for s in &skipped {
+            tracing::warn!(target: "hal9::market", task = %s.task, reason = %s.reason, "batched verdict skipped");
+        }
+        tracing::info!(target: "hal9::market", applied = applied.len(), skipped = skipped.len(), tx = %rc.transaction_hash, "verdicts submitted");
+        Ok(BatchOutcome {
+            receipt: rc,
+            applied,
+            skipped,
+        })
+    }
+
     /// Adds late agreeing committee attestations to a verdict during its
     /// challenge window (they are then paid, not liveness-slashed).
     pub async fn join_verdict(
@@ -478,6 +596,48 @@ impl<P: Provider + Clone> MarketClient<P> {
         }
         tracing::info!(target: "hal9::market", task = %task, "task finalized");
         Ok(rc)
+    }
+
+    /// Finalizes several tasks in one transaction
+    /// (`ComputationMarket.finalizeMany`, at most [`MAX_BATCH`]). A task that
+    /// is not finalizable (window still open, already finalized, unknown) is
+    /// skipped on chain and returned in [`BatchOutcome::skipped`].
+    pub async fn finalize_many(&self, tasks: &[B256]) -> Result<BatchOutcome> {
+        check_batch_len(tasks.len())?;
+        let rc = self
+            .tx(
+                self.market.finalizeMany(tasks.to_vec()),
+                "ComputationMarket.finalizeMany",
+            )
+            .await?;
+        let mut applied = Vec::with_capacity(tasks.len());
+        let mut skipped = Vec::new();
+        for log in rc.inner.logs() {
+            if log.address() != self.deployment.market {
+                continue;
+            }
+            if let Ok(ev) = log.log_decode::<ComputationMarket::Finalized>() {
+                applied.push(ev.inner.data.taskId);
+            } else if let Ok(ev) = log.log_decode::<ComputationMarket::Refunded>() {
+                applied.push(ev.inner.data.taskId);
+            } else if let Ok(ev) = log.log_decode::<ComputationMarket::FinalizeSkipped>() {
+                let d = ev.inner.data;
+                skipped.push(SkippedEntry {
+                    task: d.taskId,
+                    reason: describe_revert_data(&d.reason),
+                    raw: d.reason,
+                });
+            }
+        }
+        if let Some(m) = &self.metrics {
+            m.tasks_finalized.inc_by(applied.len() as u64);
+        }
+        tracing::info!(target: "hal9::market", applied = applied.len(), skipped = skipped.len(), tx = %rc.transaction_hash, "tasks finalized");
+        Ok(BatchOutcome {
+            receipt: rc,
+            applied,
+            skipped,
+        })
     }
 
     /// The full on-chain record of a task.

@@ -11,6 +11,7 @@
 //! - [`keys`]: operator key files (encrypted keystore, plaintext devnet).
 //! - [`revert`]: contract reverts decoded into words.
 //! - [`units`]: exact decimal HAL9 amounts.
+//! - [`watch`]: follows the market's events with confirmations and reorg handling.
 //! - [`metrics`]: Prometheus metrics of the client.
 
 pub mod bindings;
@@ -24,9 +25,11 @@ pub mod keys;
 pub mod metrics;
 pub mod revert;
 pub mod units;
+pub mod watch;
 
 pub use bindings::types::{Dissent, TaskSpec};
-pub use client::{MarketClient, PostedTask};
+pub use client::{BatchOutcome, MarketClient, PostedTask, SkippedEntry, VerdictEntry};
 pub use deploy::{DeployConfig, Deployment, deploy_all};
 pub use error::{MarketError, Result};
 pub use metrics::Metrics;
+pub use watch::{Batch, ChainEvent, Cursor, Located, Watcher};

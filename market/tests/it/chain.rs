@@ -15,38 +15,38 @@ use hal9_market::{
 
 use crate::anvil_or_skip;
 
-const ETHER: u128 = 1_000_000_000_000_000_000;
+pub(crate) const ETHER: u128 = 1_000_000_000_000_000_000;
 
-fn tokens(n: u128) -> U256 {
+pub(crate) fn tokens(n: u128) -> U256 {
     U256::from(n) * U256::from(ETHER)
 }
 
-struct Net {
-    _anvil: AnvilInstance,
-    url: alloy::transports::http::reqwest::Url,
-    keys: Vec<PrivateKeySigner>,
-    d: Deployment,
+pub(crate) struct Net {
+    pub(crate) anvil: AnvilInstance,
+    pub(crate) url: alloy::transports::http::reqwest::Url,
+    pub(crate) keys: Vec<PrivateKeySigner>,
+    pub(crate) d: Deployment,
 }
 
 impl Net {
-    fn provider(&self, i: usize) -> impl Provider + Clone + use<> {
+    pub(crate) fn provider(&self, i: usize) -> impl Provider + Clone + use<> {
         ProviderBuilder::new()
             .wallet(EthereumWallet::from(self.keys[i].clone()))
             .connect_http(self.url.clone())
     }
 
-    async fn client(&self, i: usize) -> MarketClient<impl Provider + Clone + use<>> {
+    pub(crate) async fn client(&self, i: usize) -> MarketClient<impl Provider + Clone + use<>> {
         MarketClient::connect(self.provider(i), self.d)
             .await
             .expect("connect")
     }
 }
 
-async fn start() -> Option<Net> {
+pub(crate) async fn start() -> Option<Net> {
     start_with(10).await
 }
 
-async fn start_with(accounts: usize) -> Option<Net> {
+pub(crate) async fn start_with(accounts: usize) -> Option<Net> {
     let path = anvil_or_skip("hal9-market chain tests")?;
     let anvil = Anvil::at(path)
         .args(["--accounts", &accounts.to_string()])
@@ -67,14 +67,14 @@ async fn start_with(accounts: usize) -> Option<Net> {
         .await
         .expect("deploy");
     Some(Net {
-        _anvil: anvil,
+        anvil,
         url,
         keys,
         d,
     })
 }
 
-async fn now(p: &impl Provider) -> u64 {
+pub(crate) async fn now(p: &impl Provider) -> u64 {
     let b = p
         .get_block_by_number(Default::default())
         .await
@@ -83,7 +83,7 @@ async fn now(p: &impl Provider) -> u64 {
     b.header.timestamp
 }
 
-fn spec(submitter: Address, nonce: u64, deadline: u64) -> TaskSpec {
+pub(crate) fn spec(submitter: Address, nonce: u64, deadline: u64) -> TaskSpec {
     TaskSpec {
         programCid: Bytes::from_static(&[0x01, 0x55, 0x12, 0x20, 0xaa, 0xbb]),
         inputHash: keccak256(b"input"),
@@ -98,7 +98,7 @@ fn spec(submitter: Address, nonce: u64, deadline: u64) -> TaskSpec {
 }
 
 /// Operators 1..=3 register and stake; returns their signers by address.
-async fn three_neurons(net: &Net) -> HashMap<Address, PrivateKeySigner> {
+pub(crate) async fn three_neurons(net: &Net) -> HashMap<Address, PrivateKeySigner> {
     let mut by_addr = HashMap::new();
     for i in 1..=3 {
         let c = net.client(i).await;

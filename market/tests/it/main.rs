@@ -5,10 +5,13 @@
 //!
 //! anvil is looked up in `$HAL9_ANVIL`, then `PATH`, then
 //! `contracts/node_modules/.bin/anvil` (installed by devnet/setup.d/30-foundry.sh).
-//! Without anvil every test prints a loud SKIPPED message and returns.
+//! Without anvil every test prints a loud SKIPPED message and returns, unless
+//! `HAL9_REQUIRE_ANVIL=1` is set (CI): then it fails with the same message.
 
 mod chain;
 mod dao;
+mod settle;
+mod watch;
 
 use std::path::PathBuf;
 
@@ -30,16 +33,26 @@ pub(crate) fn anvil_path() -> Option<PathBuf> {
     local.is_file().then_some(local)
 }
 
-/// Returns anvil's path, or prints why the test is skipped.
+/// Returns anvil's path, or prints why the test is skipped; with
+/// `HAL9_REQUIRE_ANVIL=1` a missing anvil fails the test instead.
 pub(crate) fn anvil_or_skip(test: &str) -> Option<PathBuf> {
     let p = anvil_path();
     if p.is_none() {
-        eprintln!(
+        let msg = format!(
             "\n!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!\n\
              SKIPPED {test}: anvil is not installed (set HAL9_ANVIL, put it on PATH, or run\n\
              devnet/setup.d/30-foundry.sh). This test did NOT run.\n\
              !!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!\n"
         );
+        if require_anvil() {
+            panic!("{msg}");
+        }
+        eprintln!("{msg}");
     }
     p
+}
+
+/// Whether `HAL9_REQUIRE_ANVIL=1` forbids skipping.
+fn require_anvil() -> bool {
+    std::env::var_os("HAL9_REQUIRE_ANVIL").is_some_and(|v| v == "1")
 }
