@@ -157,10 +157,15 @@ impl NodeProc {
 
     /// Is the process alive?
     pub fn is_running(&mut self) -> bool {
-        match self.child.as_mut() {
+        let running = match self.child.as_mut() {
             Some(c) => matches!(c.try_wait(), Ok(None)),
             None => false,
+        };
+        if !running {
+            // Exited on its own (crash): forget it so it can be started again.
+            self.child = None;
         }
+        running
     }
 
     /// Sends SIGTERM and waits for a clean exit.

@@ -41,6 +41,10 @@ pub enum ChainInput {
         task: TaskId,
         /// Settled result.
         result: B256,
+        /// Output CID (binary).
+        cid: Vec<u8>,
+        /// Committee positions paid as the majority.
+        majority: U256,
     },
     /// `Challenged`.
     Challenged {
@@ -57,6 +61,8 @@ pub enum ChainInput {
         result: B256,
         /// Whether it upheld the first verdict.
         upheld: bool,
+        /// Output CID (binary).
+        cid: Vec<u8>,
     },
     /// `Finalized`.
     Finalized {

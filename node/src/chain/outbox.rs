@@ -34,6 +34,8 @@ const MAX_BACKOFF_MS: u64 = 15_000;
 pub enum Action {
     /// `submitVerdict` with the primary committee's attestations.
     SubmitVerdict,
+    /// `joinVerdict` with this node's agreeing attestation, left out by the submitter.
+    JoinVerdict,
     /// `challenge` a verdict this node's execution contradicts.
     Challenge,
     /// `submitEscalationVerdict` with the escalation committee's attestations.
@@ -47,6 +49,7 @@ impl Action {
     pub fn name(self) -> &'static str {
         match self {
             Action::SubmitVerdict => "submit_verdict",
+            Action::JoinVerdict => "join_verdict",
             Action::Challenge => "challenge",
             Action::SubmitEscalation => "submit_escalation",
             Action::Finalize => "finalize",
@@ -124,6 +127,8 @@ pub struct SettlementPayload {
     pub cid: Vec<u8>,
     /// Signatures of members that agree.
     pub signatures: Vec<Bytes>,
+    /// Who made each of `signatures`.
+    pub signers: Vec<alloy::primitives::Address>,
     /// Signed attestations of members that disagree (primary round only).
     pub dissents: Vec<Dissent>,
 }
@@ -317,6 +322,7 @@ async fn step(
                 debug!(target: TARGET, task = %task, have = p.signatures.len(), need, "waiting for attestations");
                 return Ok(Step::Wait(500));
             }
+            crash_once_before_submit(link.address());
             sent("submitVerdict");
             match link
                 .client
@@ -325,6 +331,33 @@ async fn step(
             {
                 Ok(rc) => Ok(Step::Done(Some(rc.transaction_hash.to_string()))),
                 Err(err) => lost_race(link, task, status::POSTED, err.to_string()).await,
+            }
+        }
+        Action::JoinVerdict => {
+            if st != status::VERDICT || now > t.challengeEnd {
+                return Ok(Step::Done(None));
+            }
+            let me = link.address();
+            let Some(pos) = t.committee.iter().position(|a| *a == me) else {
+                return Ok(Step::Abandon("not a committee member".into()));
+            };
+            if t.majorityMask.bit(pos) || t.minorityMask.bit(pos) {
+                return Ok(Step::Done(None));
+            }
+            let Some(p) = engine.settlement(task, 0).await else {
+                return Ok(Step::Wait(500));
+            };
+            let Some(i) = p.signers.iter().position(|s| *s == me) else {
+                return Ok(Step::Abandon("no agreeing attestation of this node".into()));
+            };
+            sent("joinVerdict");
+            match link
+                .client
+                .join_verdict(task, &p.cid, vec![p.signatures[i].clone()])
+                .await
+            {
+                Ok(rc) => Ok(Step::Done(Some(rc.transaction_hash.to_string()))),
+                Err(err) => Err(err.to_string()),
             }
         }
         Action::Challenge => {
@@ -404,6 +437,26 @@ async fn step(
                 }
             }
         }
+    }
+}
+
+/// Fault injection (feature `fault-injection`): with `HAL9_CRASH_MARKER`
+/// naming a directory, the first time for each operator (a marker file named
+/// by its address is created) abort the process, as if it was killed after
+/// signing and before its verdict landed.
+fn crash_once_before_submit(operator: alloy::primitives::Address) {
+    #[cfg(not(feature = "fault-injection"))]
+    let _ = operator;
+    #[cfg(feature = "fault-injection")]
+    if let Some(dir) = std::env::var_os("HAL9_CRASH_MARKER")
+        && std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(std::path::Path::new(&dir).join(operator.to_string()))
+            .is_ok()
+    {
+        warn!(target: TARGET, "FAULT INJECTION: crashing before submitting a verdict");
+        std::process::abort();
     }
 }
 

@@ -199,6 +199,8 @@ impl Watcher {
                 ChainInput::Verdict {
                     task: TaskId(e.taskId.0),
                     result: e.resultHash,
+                    cid: e.outputCid.to_vec(),
+                    majority: e.majorityMask,
                 }
             }
             t if t == M::Challenged::SIGNATURE_HASH => {
@@ -214,6 +216,7 @@ impl Watcher {
                     task: TaskId(e.taskId.0),
                     result: e.resultHash,
                     upheld: e.upheld,
+                    cid: e.outputCid.to_vec(),
                 }
             }
             t if t == M::Finalized::SIGNATURE_HASH => {

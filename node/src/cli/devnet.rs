@@ -232,6 +232,17 @@ async fn demo_chain(cluster: &Cluster, chain: &DevChain) -> eyre::Result<()> {
         started.elapsed().as_millis(),
         chain.config.market.challengeWindow
     );
+    // Agreeing members the submitter left out join within the window.
+    let task_id: alloy::primitives::B256 = format!("0x{}", sub.id).parse()?;
+    let reader = chain.client(&chain.keys[0]).await?;
+    let _ = DevChain::wait_for("every agreeing member on the verdict", Duration::from_secs(15), || {
+        let reader = reader.clone();
+        async move {
+            let t = reader.task(task_id).await.map_err(|e| eyre::eyre!("{e}"))?;
+            Ok(t.majorityMask.count_ones() >= 3)
+        }
+    })
+    .await;
     println!("moving the dev chain's clock past the challenge window");
     chain.advance(chain.config.market.challengeWindow + 1).await?;
     DevChain::wait_for("finalization", Duration::from_secs(60), status_is("finalized")).await?;

@@ -27,7 +27,7 @@ use crate::{
 /// Most tasks held while waiting for their other half (input or event).
 const MAX_AWAITING: usize = 4096;
 /// A submitter waits this long after its verdict for the other attestations.
-const ATTEST_GRACE_MS: u64 = 300;
+const ATTEST_GRACE_MS: u64 = 1_000;
 
 /// Chain state the engine owns.
 pub struct ChainCtx {
@@ -143,7 +143,12 @@ impl Engine {
                 fee,
                 committee,
             } => self.on_posted(task, spec, fee, committee).await,
-            ChainInput::Verdict { task, result } => self.on_chain_verdict(task, result).await,
+            ChainInput::Verdict {
+                task,
+                result,
+                majority,
+                ..
+            } => self.on_chain_verdict(task, result, majority).await,
             ChainInput::Challenged { task, escalation } => {
                 self.on_challenged(task, escalation).await
             }
@@ -151,11 +156,27 @@ impl Engine {
                 task,
                 result,
                 upheld,
+                cid,
             } => {
-                if let Some(c) = self.tasks.get_mut(&task).and_then(|r| r.chain.as_mut()) {
+                if let Some(rec) = self.tasks.get_mut(&task)
+                    && let Some(c) = rec.chain.as_mut()
+                {
                     info!(target: "hal9::engine", task = %hex::encode(task.0), result = %result, upheld, "escalation verdict on chain");
+                    c.escalation_upheld = Some(upheld);
                     if !upheld {
+                        // The chain overturned the verdict: serve the escalation's output.
                         c.result = Some(hexs(result));
+                        let output_cid = super::cid::RawCid::from_bytes(&cid)
+                            .map(|c| c.to_string())
+                            .unwrap_or_else(|_| hexs(&cid));
+                        rec.verdict = Some(super::records::VerdictRecord {
+                            round: "escalation (settled on chain)".into(),
+                            result: hexs(result),
+                            output_cid,
+                            attesters: c.escalation.clone(),
+                            certificate: String::new(),
+                            decided_at_ms: now_ms(),
+                        });
                     }
                 }
                 let escalation = self
@@ -176,9 +197,7 @@ impl Engine {
                 slashed,
             } => {
                 if let Some(c) = self.tasks.get_mut(&task).and_then(|r| r.chain.as_mut()) {
-                    let overturned = c.status == "challenged"
-                        && c.result.is_some()
-                        && !c.escalation.is_empty();
+                    let overturned = c.escalation_upheld == Some(false);
                     c.status = "finalized".into();
                     c.settlement = Some(SettlementRecord {
                         burned: burned.to_string(),
@@ -257,7 +276,7 @@ impl Engine {
         self.try_start(task).await;
     }
 
-    async fn on_chain_verdict(&mut self, task: TaskId, result: B256) {
+    async fn on_chain_verdict(&mut self, task: TaskId, result: B256, majority: U256) {
         let local = self.link_address();
         let Some(rec) = self.tasks.get_mut(&task) else {
             return;
@@ -277,7 +296,23 @@ impl Engine {
             .and_then(|h| hex::decode(h).ok())
             .map(|o| B256::from(hal9_consensus::keccak256(&[&o])));
         info!(target: "hal9::engine", task = %rec.id, %result, "verdict settled on chain; challenge window open");
-        let member = local.is_some_and(|a| committee.contains(&addr_str(&a)));
+        let position = local.and_then(|a| committee.iter().position(|m| *m == addr_str(&a)));
+        let member = position.is_some();
+        // An agreeing member the submitter left out joins, so it is paid.
+        let agreed = local.is_some_and(|a| {
+            c.attestations
+                .iter()
+                .any(|x| x.round == 0 && x.signer == addr_str(&a) && x.result == hexs(result))
+        });
+        if let Some(i) = position
+            && agreed
+            && i < 256
+            && !majority.bit(i)
+        {
+            info!(target: "hal9::engine", task = %hex::encode(task.0), "own attestation missing from the settled verdict; joining");
+            self.enqueue(OutboxEntry::new(Action::JoinVerdict, B256::from(task.0), now_ms()))
+                .await;
+        }
         let challenge = self.chain.as_ref().is_some_and(|c| c.link.cfg.challenge);
         if member && challenge && own.is_some_and(|o| o != result) {
             warn!(target: "hal9::engine", task = %hex::encode(task.0), "the settled verdict contradicts this node's own execution; challenging");
@@ -517,6 +552,7 @@ impl Engine {
         let result = v.result.clone();
         let c = self.tasks.get(&id)?.chain.as_ref()?;
         let mut signatures = Vec::new();
+        let mut signers = Vec::new();
         let mut dissents = Vec::new();
         for a in c.attestations.iter().filter(|a| a.round == round) {
             let (Ok(sig), Ok(acid), Ok(ares)) = (
@@ -527,8 +563,11 @@ impl Engine {
                 continue;
             };
             if a.result == result {
-                if acid == cid {
+                if acid == cid
+                    && let Ok(who) = a.signer.parse::<Address>()
+                {
                     signatures.push(Bytes::from(sig));
+                    signers.push(who);
                 }
             } else if round == 0 && ares.len() == 32 {
                 dissents.push(Dissent {
@@ -543,6 +582,7 @@ impl Engine {
             result,
             cid,
             signatures,
+            signers,
             dissents,
         })
     }

@@ -64,6 +64,9 @@ pub struct ChainRecord {
     /// Transactions this node sent for the task (action, hash).
     #[serde(default)]
     pub txs: Vec<(String, String)>,
+    /// Whether the escalation committee of a challenge upheld the verdict.
+    #[serde(default)]
+    pub escalation_upheld: Option<bool>,
 }
 
 /// The `Finalized` event's figures.

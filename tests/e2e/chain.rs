@@ -1,0 +1,511 @@
+//! Chain mode over real processes and a real anvil: committees drawn on
+//! chain, verdicts settled with EIP-712 attestations, finalization with the
+//! fee rule, slashing, a challenge that reverses a colluding majority, RPC
+//! outages and crashes that settle each verdict exactly once, and a DAO
+//! change of the fee rate.
+
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::Duration,
+};
+
+use alloy::{
+    primitives::{Address, B256, U256},
+    providers::Provider,
+    rpc::types::Filter,
+    sol_types::SolEvent,
+};
+use hal9_market::{
+    bindings::ComputationMarket,
+    economics::{FeeRates, fee_split},
+    governance::Support,
+};
+use hal9_node::{
+    api_tasks::SubmitTask,
+    client::ApiClient,
+    devchain::{DevChain, tokens},
+    engine::records::{TaskRecord, TaskStatus},
+};
+use tokio::{net::TcpListener, task::JoinSet};
+
+use crate::harness::{Cluster, bin};
+
+const STAKE: u128 = 10_000;
+const FEE: u128 = 10;
+
+struct Net {
+    chain: DevChain,
+    cluster: Cluster,
+    _dir: tempfile::TempDir,
+}
+
+/// `n` nodes in chain mode (node i = operator i), every node started with
+/// `env` (KEY=VALUE pairs), talking to `rpc` (anvil, or a proxy to it).
+async fn start(
+    n: usize,
+    env: &[(&str, String)],
+    rpc: Option<&str>,
+    chain: Option<DevChain>,
+) -> Net {
+    let chain = match chain {
+        Some(c) => c,
+        None => DevChain::start(n).await.expect("dev chain"),
+    };
+    let dir = tempfile::Builder::new()
+        .prefix("hal9-e2e-chain-")
+        .tempdir()
+        .unwrap();
+    if std::env::var_os("HAL9_E2E_KEEP").is_some() {
+        eprintln!("keeping node homes under {}", dir.path().display());
+        std::mem::forget(tempfile::Builder::new().tempdir().unwrap());
+    }
+    let env: Vec<String> = env.iter().map(|(k, v)| format!("env:{k}={v}")).collect();
+    let mut nodes = Cluster::init(&bin(), dir.path(), n, |_| {
+        let mut a = env.clone();
+        a.extend(["--commit-timeout-ms".into(), "20000".into()]);
+        a
+    })
+    .await
+    .unwrap();
+    let url = rpc.map(str::to_string).unwrap_or_else(|| chain.url.clone());
+    for (i, node) in nodes.iter_mut().enumerate() {
+        chain
+            .prepare_node(node, i, &url, tokens(STAKE), 30)
+            .await
+            .unwrap();
+    }
+    let cluster = Cluster::launch(nodes).await.unwrap();
+    cluster
+        .wait_full_mesh(Duration::from_secs(60))
+        .await
+        .unwrap();
+    let dir = if std::env::var_os("HAL9_E2E_KEEP").is_some() {
+        let path = dir.keep();
+        tempfile::Builder::new().tempdir_in(path).unwrap()
+    } else {
+        dir
+    };
+    Net {
+        chain,
+        cluster,
+        _dir: dir,
+    }
+}
+
+impl Net {
+    fn client(&self, i: usize) -> ApiClient {
+        self.cluster.nodes[i].client().unwrap()
+    }
+
+    async fn program(&self) -> String {
+        let wasm =
+            std::fs::read(hal9_plugins::builder::example_wasm("sha256").unwrap()).unwrap();
+        self.client(0).publish_program(wasm).await.unwrap().cid
+    }
+
+    async fn submit(&self, program: &str, input: &[u8]) -> (String, Vec<String>) {
+        let s = self
+            .client(0)
+            .submit_task(&SubmitTask {
+                program: program.to_string(),
+                input_hex: hex::encode(input),
+                replicas: 3,
+                fuel: None,
+                nonce: None,
+                fee: Some(tokens(FEE).to_string()),
+            })
+            .await
+            .unwrap();
+        (s.id, s.committee)
+    }
+
+    /// Waits until node `i` reports the task's chain status `want`.
+    async fn chain_status(&self, i: usize, id: &str, want: &str, timeout: Duration) -> TaskRecord {
+        let client = self.client(i);
+        let deadline = std::time::Instant::now() + timeout;
+        loop {
+            if let Ok(r) = client.task(id, None).await
+                && r.chain.as_ref().is_some_and(|c| c.status == want)
+            {
+                return r;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "task {id} not {want} on node{i} after {timeout:?}: {:?}",
+                client.task(id, None).await.ok().and_then(|r| r.chain)
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    /// How many times each market event was emitted for `task`.
+    async fn events(&self, task: &str) -> (usize, usize, usize) {
+        let c = self.chain.client(&self.chain.keys[0]).await.unwrap();
+        let id: B256 = format!("0x{task}").parse().unwrap();
+        let logs = c
+            .market()
+            .provider()
+            .get_logs(
+                &Filter::new()
+                    .address(self.chain.deployment.market)
+                    .topic1(id)
+                    .from_block(0),
+            )
+            .await
+            .unwrap();
+        let count = |sig: B256| logs.iter().filter(|l| l.topic0() == Some(&sig)).count();
+        (
+            count(ComputationMarket::VerdictSubmitted::SIGNATURE_HASH),
+            count(ComputationMarket::Finalized::SIGNATURE_HASH),
+            count(ComputationMarket::Challenged::SIGNATURE_HASH),
+        )
+    }
+
+    /// Waits until `n` committee members are paid as the majority on chain
+    /// (late agreeing members join the verdict within the challenge window).
+    async fn wait_majority(&self, id: &str, n: u32) {
+        let c = self.chain.client(&self.chain.keys[0]).await.unwrap();
+        let task: B256 = format!("0x{id}").parse().unwrap();
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        loop {
+            let t = c.task(task).await.unwrap();
+            if t.majorityMask.count_ones() >= n as usize {
+                return;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "only {} members joined the verdict",
+                t.majorityMask.count_ones()
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    fn index_of(&self, operator: &str) -> usize {
+        (0..self.cluster.nodes.len())
+            .find(|i| self.chain.operator(*i).address().to_checksum(None) == operator)
+            .expect("committee member is one of the nodes")
+    }
+
+    async fn balances(&self) -> (Vec<U256>, U256, U256) {
+        let mut v = Vec::new();
+        for i in 0..self.cluster.nodes.len() {
+            v.push(
+                self.chain
+                    .balance(self.chain.operator(i).address())
+                    .await
+                    .unwrap(),
+            );
+        }
+        (
+            v,
+            self.chain.balance(self.chain.deployment.timelock).await.unwrap(),
+            self.chain.total_supply().await.unwrap(),
+        )
+    }
+
+    async fn stake(&self, i: usize) -> U256 {
+        let c = self.chain.client(&self.chain.keys[0]).await.unwrap();
+        c.registry()
+            .neuron(self.chain.operator(i).address())
+            .call()
+            .await
+            .unwrap()
+            .stake
+    }
+}
+
+/// Balances after a finalized task with `majority` paid members match the fee rule.
+fn check_fee_rule(
+    before: &(Vec<U256>, U256, U256),
+    after: &(Vec<U256>, U256, U256),
+    submitter: usize,
+    paid: &[usize],
+    rates: FeeRates,
+) {
+    let fee = tokens(FEE);
+    let split = fee_split(fee, paid.len() as u32, rates).unwrap();
+    for i in 0..before.0.len() {
+        let mut want = before.0[i];
+        if i == submitter {
+            want -= fee;
+        }
+        if paid.contains(&i) {
+            want += split.per_member;
+        }
+        assert_eq!(after.0[i], want, "balance of operator {i}");
+    }
+    assert_eq!(after.1, before.1 + split.treasury, "treasury");
+    assert_eq!(after.2, before.2 - split.burned, "total supply (burn)");
+}
+
+/// A TCP forwarder to anvil that can be cut and restored.
+struct Proxy {
+    url: String,
+    up: Arc<AtomicBool>,
+    cut: Arc<tokio::sync::Notify>,
+}
+
+impl Proxy {
+    async fn start(target: u16) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let up = Arc::new(AtomicBool::new(true));
+        let cut = Arc::new(tokio::sync::Notify::new());
+        let (up2, cut2) = (up.clone(), cut.clone());
+        tokio::spawn(async move {
+            let mut conns = JoinSet::new();
+            loop {
+                tokio::select! {
+                    accepted = listener.accept() => {
+                        let Ok((mut inbound, _)) = accepted else { continue };
+                        if !up2.load(Ordering::SeqCst) {
+                            drop(inbound);
+                            continue;
+                        }
+                        conns.spawn(async move {
+                            if let Ok(mut out) = tokio::net::TcpStream::connect(("127.0.0.1", target)).await {
+                                let _ = tokio::io::copy_bidirectional(&mut inbound, &mut out).await;
+                            }
+                        });
+                    }
+                    _ = cut2.notified() => conns.abort_all(),
+                    Some(_) = conns.join_next(), if !conns.is_empty() => {}
+                }
+            }
+        });
+        Self { url, up, cut }
+    }
+
+    fn set_up(&self, up: bool) {
+        self.up.store(up, Ordering::SeqCst);
+        if !up {
+            self.cut.notify_one();
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_task_settles_and_finalizes_by_the_fee_rule_once_through_crashes_and_rpc_outages() {
+    let chain = DevChain::start(5).await.expect("dev chain");
+    let proxy = Proxy::start(chain.port()).await;
+    let markers = tempfile::tempdir().unwrap();
+    // Every node aborts once, right before its first submitVerdict: after
+    // it signed its attestation, before its transaction left.
+    let mut net = start(
+        5,
+        &[(
+            "HAL9_CRASH_MARKER",
+            markers.path().display().to_string(),
+        )],
+        Some(&proxy.url),
+        Some(chain),
+    )
+    .await;
+    let program = net.program().await;
+
+    // 1: crashes before submission; crashed nodes are restarted with the same home.
+    let before = net.balances().await;
+    let (id, committee) = net.submit(&program, b"settle me once").await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    loop {
+        for node in net.cluster.nodes.iter_mut() {
+            if !node.is_running() {
+                node.start().await.unwrap();
+            }
+        }
+        let done = net
+            .client(0)
+            .task(&id, None)
+            .await
+            .ok()
+            .and_then(|r| r.chain)
+            .is_some_and(|c| c.status == "verdict");
+        if done {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "no verdict on chain");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    assert!(
+        std::fs::read_dir(markers.path()).unwrap().count() >= 1,
+        "at least one node crashed before submitting"
+    );
+    net.wait_majority(&id, 3).await;
+    net.chain.advance(61).await.unwrap();
+    let rec = net
+        .chain_status(0, &id, "finalized", Duration::from_secs(60))
+        .await;
+    assert_eq!(net.events(&id).await, (1, 1, 0), "one verdict, one finalization");
+    let paid: Vec<usize> = committee.iter().map(|a| net.index_of(a)).collect();
+    check_fee_rule(&before, &net.balances().await, 0, &paid, FeeRates::default());
+    let s = rec.chain.unwrap().settlement.unwrap();
+    assert_eq!(s.slashed, "0");
+
+    // 2: the RPC endpoint goes away while the committee works and comes back.
+    for node in net.cluster.nodes.iter_mut() {
+        if !node.is_running() {
+            node.start().await.unwrap();
+        }
+    }
+    let before = net.balances().await;
+    let (id, committee) = net.submit(&program, b"settle me despite the outage").await;
+    let member = net.index_of(&committee[0]);
+    // Once a member has started the task (it saw TaskPosted), cut the RPC.
+    let c = net.client(member);
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while !matches!(
+        c.task(&id, None).await.map(|r| r.status),
+        Ok(TaskStatus::Pending | TaskStatus::Verified)
+    ) {
+        assert!(std::time::Instant::now() < deadline, "task never started");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    proxy.set_up(false);
+    let verified = net.client(member).task(&id, Some(60_000)).await.unwrap();
+    assert_eq!(verified.status, TaskStatus::Verified);
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(net.events(&id).await.0, 0, "nothing reached the chain while it was away");
+    proxy.set_up(true);
+    net.chain_status(member, &id, "verdict", Duration::from_secs(90))
+        .await;
+    net.wait_majority(&id, 3).await;
+    net.chain.advance(61).await.unwrap();
+    net.chain_status(0, &id, "finalized", Duration::from_secs(60))
+        .await;
+    assert_eq!(net.events(&id).await, (1, 1, 0), "one verdict, one finalization");
+    let paid: Vec<usize> = committee.iter().map(|a| net.index_of(a)).collect();
+    check_fee_rule(&before, &net.balances().await, 0, &paid, FeeRates::default());
+    net.cluster.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_member_is_slashed_on_chain() {
+    // Whoever sits third in a committee reports a wrong result.
+    let mut net = start(5, &[("HAL9_FAULT", "wrong-ranks:2".into())], None, None).await;
+    let program = net.program().await;
+    let before = net.balances().await;
+    let (id, committee) = net.submit(&program, b"one of us is wrong").await;
+    let wrong = net.index_of(&committee[2]);
+    let stake_before = net.stake(wrong).await;
+    net.chain_status(0, &id, "verdict", Duration::from_secs(120))
+        .await;
+    net.wait_majority(&id, 2).await;
+    net.chain.advance(61).await.unwrap();
+    let rec = net
+        .chain_status(0, &id, "finalized", Duration::from_secs(60))
+        .await;
+    let s = rec.chain.unwrap().settlement.unwrap();
+    // slashBps = 10% of the wrong member's stake.
+    let slashed = stake_before / U256::from(10u64);
+    assert_eq!(s.slashed, slashed.to_string());
+    assert_eq!(net.stake(wrong).await, stake_before - slashed);
+    let paid: Vec<usize> = committee[..2].iter().map(|a| net.index_of(a)).collect();
+    let after = net.balances().await;
+    // The slashed stake goes to the treasury on top of its fee share.
+    let split = fee_split(tokens(FEE), 2, FeeRates::default()).unwrap();
+    assert_eq!(after.1, before.1 + split.treasury + slashed, "treasury");
+    let mut after_wo = after.clone();
+    after_wo.1 = after.1 - slashed;
+    check_fee_rule(&before, &after_wo, 0, &paid, FeeRates::default());
+    net.cluster.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_colluding_majority_is_challenged_and_reversed() {
+    // The first two members of every committee collude on one wrong
+    // result; the third is honest and challenges; the escalation committee
+    // of 2r+1 = 7 fresh neurons needs 10 registered neurons.
+    let mut net = start(10, &[("HAL9_FAULT", "wrong-ranks:0,1".into())], None, None).await;
+    let program = net.program().await;
+    let (id, committee) = net.submit(&program, b"two against one").await;
+    let colluders: Vec<usize> = committee[..2].iter().map(|a| net.index_of(a)).collect();
+    let honest = net.index_of(&committee[2]);
+    let stakes: Vec<U256> = {
+        let mut v = Vec::new();
+        for i in &colluders {
+            v.push(net.stake(*i).await);
+        }
+        v
+    };
+    let honest_balance = net.chain.balance(net.chain.operator(honest).address()).await.unwrap();
+    net.chain_status(honest, &id, "challenged", Duration::from_secs(120))
+        .await;
+    let rec = net
+        .chain_status(honest, &id, "finalized", Duration::from_secs(180))
+        .await;
+    let c = rec.chain.unwrap();
+    let s = c.settlement.clone().unwrap();
+    assert!(s.overturned, "the escalation reversed the verdict: {c:?}");
+    assert_eq!(net.events(&id).await, (1, 1, 1));
+    // The colluding majority lost slashBps of its stake.
+    for (k, i) in colluders.iter().enumerate() {
+        assert_eq!(net.stake(*i).await, stakes[k] - stakes[k] / U256::from(10u64));
+    }
+    // The right challenger got its bond back plus its reward.
+    let after = net.chain.balance(net.chain.operator(honest).address()).await.unwrap();
+    assert!(after > honest_balance, "challenger rewarded: {honest_balance} -> {after}");
+    // The output the network now serves is the honest one.
+    let out = net.client(honest).task_result(&id).await.unwrap();
+    use sha2::Digest;
+    assert_eq!(
+        out,
+        hex::encode(sha2::Sha256::digest(b"two against one")).into_bytes()
+    );
+    net.cluster.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dao_vote_changes_the_fee_rate_and_settlement_follows() {
+    let mut net = start(5, &[], None, None).await;
+    let voters: Vec<_> = {
+        let mut v = Vec::new();
+        for i in 0..3 {
+            v.push(net.chain.client(net.chain.operator(i)).await.unwrap());
+        }
+        v
+    };
+    for (i, c) in voters.iter().enumerate() {
+        c.delegate(net.chain.operator(i).address()).await.unwrap();
+    }
+    net.chain.mine(1).await.unwrap();
+    let actions = voters[0]
+        .param_change_actions(&[("burn_bps".into(), "500".into())])
+        .await
+        .unwrap();
+    let pid = voters[0].propose(&actions, "burn 5% of every fee").await.unwrap();
+    net.chain.mine(2).await.unwrap();
+    for c in &voters {
+        c.cast_vote(pid, Support::For, None).await.unwrap();
+    }
+    net.chain.mine(21).await.unwrap();
+    voters[0].queue(pid).await.unwrap();
+    net.chain.advance(61).await.unwrap();
+    voters[0].execute(pid).await.unwrap();
+    let p = voters[0].params().await.unwrap();
+    assert_eq!(p.burnBps, 500);
+
+    let program = net.program().await;
+    let before = net.balances().await;
+    let (id, committee) = net.submit(&program, b"after the vote").await;
+    net.chain_status(0, &id, "verdict", Duration::from_secs(120))
+        .await;
+    net.wait_majority(&id, 3).await;
+    net.chain.advance(61).await.unwrap();
+    let rec = net
+        .chain_status(0, &id, "finalized", Duration::from_secs(60))
+        .await;
+    let rates = FeeRates {
+        burn_bps: 500,
+        treasury_bps: 200,
+    };
+    let s = rec.chain.unwrap().settlement.unwrap();
+    assert_eq!(s.burned, (tokens(FEE) * U256::from(500u64) / U256::from(10_000u64)).to_string());
+    let paid: Vec<usize> = committee.iter().map(|a| net.index_of(a)).collect();
+    check_fee_rule(&before, &net.balances().await, 0, &paid, rates);
+    let _ = Address::ZERO;
+    net.cluster.stop().await.unwrap();
+}
