@@ -7,6 +7,7 @@
 pub mod api;
 pub mod api_tasks;
 pub mod bench;
+pub mod chain_client;
 pub mod cli;
 pub mod client;
 pub mod config;
