@@ -158,3 +158,60 @@ pub async fn connect_read_only(
         .await
         .wrap_err_with(|| format!("cannot reach the chain at {}", cfg.rpc_url))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg(env: &str) -> ChainConfig {
+        ChainConfig {
+            passphrase_env: env.into(),
+            ..ChainConfig::default()
+        }
+    }
+
+    #[test]
+    fn key_errors_say_what_to_do() {
+        let dir = tempfile::tempdir().unwrap();
+        let home = Home::new(dir.path());
+        // An env var no test sets.
+        let c = cfg("HAL9_TEST_UNSET_PASSPHRASE_3F9A");
+        let e = load_operator(&home, &c).unwrap_err().to_string();
+        assert!(e.contains("hal9 key new"), "{e}");
+        let s = PrivateKeySigner::random();
+        keys::write_encrypted(&operator_key_path(&home, &c), &s, "pw").unwrap();
+        let e = load_operator(&home, &c).unwrap_err().to_string();
+        assert!(e.contains("HAL9_TEST_UNSET_PASSPHRASE_3F9A"), "{e}");
+        assert_eq!(
+            operator_address(&home, &c).unwrap(),
+            s.address(),
+            "no passphrase needed"
+        );
+        assert_eq!(operator_key_format(&home, &c).unwrap(), KeyFormat::Keystore);
+    }
+
+    #[tokio::test]
+    async fn no_rpc_url_is_a_clear_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let home = Home::new(dir.path());
+        let c = cfg("HAL9_TEST_UNSET_PASSPHRASE_3F9A");
+        keys::write_plaintext_devnet(&operator_key_path(&home, &c), &PrivateKeySigner::random())
+            .unwrap();
+        hal9_market::Deployment {
+            chain_id: 31337,
+            deploy_block: 0,
+            token: Address::ZERO,
+            registry: Address::ZERO,
+            rewards: Address::ZERO,
+            market: Address::ZERO,
+            governor: Address::ZERO,
+            timelock: Address::ZERO,
+        }
+        .save(&deployment_path(&home, &c))
+        .unwrap();
+        let e = connect(&home, &c).await.unwrap_err().to_string();
+        assert!(e.contains("no chain configured"), "{e}");
+        let e = connect_read_only(&home, &c).await.unwrap_err().to_string();
+        assert!(e.contains("HAL9_RPC_URL"), "{e}");
+    }
+}

@@ -143,6 +143,26 @@ impl StakeCommand {
                         c.address()
                     );
                 }
+                if let Some(secs) = lock {
+                    // Refuse a lock the registry would reject before any tokens move.
+                    let (max_lock, _, _) = c.market.staking_params().await?;
+                    if secs > max_lock {
+                        bail!(
+                            "a lock can last at most {} days, asked for {} days",
+                            max_lock / 86_400,
+                            secs / 86_400
+                        );
+                    }
+                    let current = c.market.neuron(c.address()).await?.lockEnd;
+                    let now = c.market.chain_time().await?;
+                    if now.saturating_add(secs) < current {
+                        bail!(
+                            "a lock can only be extended: the current lock ends {}, a {}-day lock would end earlier",
+                            when(current, now),
+                            secs / 86_400
+                        );
+                    }
+                }
                 let rc = c.market.stake(a.amount).await?;
                 let mut receipts = vec![tx_json(&rc)];
                 let mut text = vec![format!("staked {} ({})", hal9(a.amount), tx_line(&rc))];
