@@ -217,11 +217,10 @@ fn check_keystore_shape(path: &Path, v: &Value) -> Result<()> {
             let n = num("n").unwrap_or(0);
             let (r, p) = (num("r").unwrap_or(0), num("p").unwrap_or(0));
             if !n.is_power_of_two()
-                || n < 2
-                || n > 1 << MAX_SCRYPT_LOG_N
+                || !(2..=1 << MAX_SCRYPT_LOG_N).contains(&n)
                 || r == 0
                 || p == 0
-                || r * p > 64
+                || r.saturating_mul(p) > 64
             {
                 return Err(key_err(
                     path,

@@ -65,7 +65,7 @@ fn tok(v: U256) -> String {
 }
 
 fn days(s: u64) -> String {
-    if s % 86_400 == 0 {
+    if s.is_multiple_of(86_400) {
         format!("{} days", s / 86_400)
     } else {
         format!("{s} s")

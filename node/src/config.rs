@@ -141,7 +141,10 @@ impl NodeConfig {
         }
         let c = &self.chain;
         if c.enabled() && !(c.rpc_url.starts_with("http://") || c.rpc_url.starts_with("https://")) {
-            bail!("chain.rpc_url must be an http:// or https:// URL, found {:?}", c.rpc_url);
+            bail!(
+                "chain.rpc_url must be an http:// or https:// URL, found {:?}",
+                c.rpc_url
+            );
         }
         if c.poll_interval_ms < 50 {
             bail!(

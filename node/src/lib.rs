@@ -8,6 +8,7 @@ pub mod api;
 pub mod api_tasks;
 pub mod chain;
 pub mod bench;
+pub mod chain_client;
 pub mod cli;
 pub mod client;
 pub mod config;

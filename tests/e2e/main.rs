@@ -1,6 +1,7 @@
 //! End-to-end tests over real `hal9` processes on 127.0.0.1.
 
 mod chain;
+mod chain_cli;
 mod consensus;
 mod content;
 mod errors;

@@ -1,13 +1,20 @@
 //! The `hal9` command line: one file per subcommand.
 
+mod balance;
 mod bench;
+mod chain;
+mod dao;
 mod devnet;
 mod get;
 mod init;
+mod key;
+mod neuron;
 mod node;
 mod notes;
 mod peers;
 mod plugin;
+mod rewards;
+mod stake;
 mod status;
 pub(crate) mod task;
 
@@ -36,6 +43,8 @@ struct GlobalArgs {
     /// Log filter (tracing EnvFilter syntax, e.g. `info,hal9::p2p=debug`).
     #[arg(long, global = true, default_value = "info", env = "HAL9_LOG")]
     log: String,
+    #[command(flatten)]
+    chain: chain::ChainOverrides,
 }
 
 /// Where the node's files live: `--home`, else `$HAL9_HOME`, else `~/.hal9`.
@@ -85,6 +94,25 @@ enum Command {
     /// Build, inspect, run and publish WASM programs.
     #[command(subcommand)]
     Plugin(plugin::PluginCommand),
+    /// The operator key (secp256k1, the node's EVM address).
+    #[command(subcommand)]
+    Key(key::KeyCommand),
+    /// Register this node as a neuron on chain and show registrations.
+    #[command(subcommand)]
+    Neuron(neuron::NeuronCommand),
+    /// Deposit, lock, unbond and withdraw stake.
+    #[command(subcommand)]
+    Stake(stake::StakeCommand),
+    /// Claim staking rewards.
+    #[command(subcommand)]
+    Rewards(rewards::RewardsCommand),
+    /// HAL9 balance, voting power and gas of an account.
+    Balance(balance::BalanceArgs),
+    /// Send HAL9 from the operator account.
+    Transfer(balance::TransferArgs),
+    /// Governance: propose, vote, queue, execute, list, delegate.
+    #[command(subcommand)]
+    Dao(dao::DaoCommand),
 }
 
 impl Cli {
@@ -107,10 +135,11 @@ impl Cli {
         let rt = tokio::runtime::Builder::new_multi_thread()
             .enable_all()
             .build()?;
+        let chain = self.global.chain;
         rt.block_on(async move {
             match self.command {
                 Command::Init(a) => a.run(),
-                Command::Node(c) => c.run().await,
+                Command::Node(c) => c.run(&chain).await,
                 Command::Peers(a) => a.run().await,
                 Command::Status(a) => a.run().await,
                 Command::Notes(c) => c.run().await,
@@ -119,6 +148,13 @@ impl Cli {
                 Command::Devnet(a) => a.run().await,
                 Command::Get(a) => a.run().await,
                 Command::Plugin(c) => c.run().await,
+                Command::Key(c) => c.run(&chain).await,
+                Command::Neuron(c) => c.run(&chain).await,
+                Command::Stake(c) => c.run(&chain).await,
+                Command::Rewards(c) => c.run(&chain).await,
+                Command::Balance(a) => a.run(&chain).await,
+                Command::Transfer(a) => a.run(&chain).await,
+                Command::Dao(c) => c.run(&chain).await,
             }
         })
     }

@@ -70,19 +70,20 @@ pub(crate) struct RunArgs {
 }
 
 impl NodeCommand {
-    pub(crate) async fn run(self) -> eyre::Result<()> {
+    pub(crate) async fn run(self, chain: &super::chain::ChainOverrides) -> eyre::Result<()> {
         match self {
-            NodeCommand::Run(a) => a.run().await,
+            NodeCommand::Run(a) => a.run(chain).await,
         }
     }
 }
 
 impl RunArgs {
-    async fn run(self) -> eyre::Result<()> {
+    async fn run(self, chain: &super::chain::ChainOverrides) -> eyre::Result<()> {
         let home = self.home.home();
         home.ensure_initialized()?;
         let mut cfg = NodeConfig::load(&home.path(CONFIG_FILE))?;
         self.network.apply(&mut cfg.network);
+        chain.apply(&mut cfg.chain);
         if let Some(a) = self.api_listen {
             cfg.api.listen = a;
         }
