@@ -135,7 +135,10 @@ contract BatchSettlementTest is Hal9Test {
         want[3] = abi.encodeWithSelector(ComputationMarket.ECDSAInvalidSignatureS.selector, highS);
         want[4] = abi.encodeWithSelector(ComputationMarket.DissentAgrees.selector, cs[4][2]);
         want[5] = abi.encodeWithSelector(
-            ComputationMarket.WrongStatus.selector, ids[0], ComputationMarket.Status.Posted, ComputationMarket.Status.Verdict
+            ComputationMarket.WrongStatus.selector,
+            ids[0],
+            ComputationMarket.Status.Posted,
+            ComputationMarket.Status.Verdict
         );
         want[6] = abi.encodeWithSelector(
             ComputationMarket.WrongStatus.selector,
@@ -268,7 +271,9 @@ contract BatchSettlementTest is Hal9Test {
         vm.expectEmit(true, false, false, true, address(d.market));
         emit FinalizeSkipped(
             ids[0],
-            abi.encodeWithSelector(ComputationMarket.NotFinalizable.selector, ids[0], ComputationMarket.Status.Finalized)
+            abi.encodeWithSelector(
+                ComputationMarket.NotFinalizable.selector, ids[0], ComputationMarket.Status.Finalized
+            )
         );
         assertEq(d.market.finalizeMany(batch), 1);
         assertEq(_status(ids[0]), uint8(ComputationMarket.Status.Finalized));

@@ -230,12 +230,36 @@ pub struct Batch {
 pub struct Watcher<P> {
     provider: P,
     market: Address,
-    cursor: Option<Cursor>,
     start_block: u64,
     confirmations: u64,
     max_range: u64,
+    /// Committed at the end of a successful poll only.
+    state: State,
+}
+
+/// Where a watcher stands.
+#[derive(Debug, Clone, Default)]
+struct State {
+    /// The last block processed.
+    cursor: Option<Cursor>,
     /// Recent (number, hash) pairs seen on the chain, ascending by number.
     ring: VecDeque<Cursor>,
+}
+
+impl State {
+    /// Adds `c` to the ring (when newer than its newest entry) and makes it
+    /// the cursor when it is beyond it.
+    fn remember(&mut self, c: Cursor) {
+        if self.ring.back().is_none_or(|b| b.block < c.block) {
+            if self.ring.len() == RING_LEN {
+                self.ring.pop_front();
+            }
+            self.ring.push_back(c);
+        }
+        if self.cursor.is_none_or(|cur| cur.block < c.block) {
+            self.cursor = Some(c);
+        }
+    }
 }
 
 impl<P: Provider> Watcher<P> {
@@ -266,40 +290,40 @@ impl<P: Provider> Watcher<P> {
         Ok(Self {
             provider,
             market: deployment.market,
-            cursor,
             start_block,
             confirmations,
             max_range,
-            ring,
+            state: State { cursor, ring },
         })
     }
 
     /// The last block processed, if any.
     pub fn cursor(&self) -> Option<Cursor> {
-        self.cursor
+        self.state.cursor
     }
 
     /// Reads the blocks after the cursor up to `head - confirmations` (at
-    /// most [`MAX_EVENTS_PER_POLL`] events) and returns their events. On an
-    /// error (e.g. the endpoint is down) the watcher is left as it was, so a
-    /// later poll resumes from the same cursor.
+    /// most [`MAX_EVENTS_PER_POLL`] events) and returns their events.
+    ///
+    /// The watcher's state changes only when the poll returns `Ok`: after an
+    /// error (e.g. the endpoint is down), or when the future is dropped
+    /// (cancel-safe, e.g. in `tokio::select!`), a later poll resumes from
+    /// the same cursor.
     pub async fn poll(&mut self) -> Result<Batch> {
-        let saved = (self.cursor, self.ring.clone());
-        let r = self.poll_inner().await;
-        if r.is_err() {
-            (self.cursor, self.ring) = saved;
-        }
-        r
+        let mut st = self.state.clone();
+        let batch = self.poll_inner(&mut st).await?;
+        self.state = st;
+        Ok(batch)
     }
 
-    async fn poll_inner(&mut self) -> Result<Batch> {
+    async fn poll_inner(&self, st: &mut State) -> Result<Batch> {
         let mut events = Vec::new();
         let mut fork_block: Option<u64> = None;
         let mut caught_up = false;
         for _ in 0..MAX_ATTEMPTS {
-            let step = match self.check_cursor().await? {
+            let step = match self.check_cursor(st).await? {
                 Some(fork) => Step::Reorged(fork),
-                None => self.read(&mut events).await?,
+                None => self.read(st, &mut events).await?,
             };
             match step {
                 Step::Done { caught_up: c } => {
@@ -317,7 +341,7 @@ impl<P: Provider> Watcher<P> {
                 }
             }
         }
-        let cursor = self.cursor.unwrap_or(Cursor {
+        let cursor = st.cursor.unwrap_or(Cursor {
             block: self.start_block.saturating_sub(1),
             hash: B256::ZERO,
         });
@@ -332,39 +356,39 @@ impl<P: Provider> Watcher<P> {
 
     /// Checks that the cursor's block is still on the chain; if not, rewinds
     /// to the fork point and returns it.
-    async fn check_cursor(&mut self) -> Result<Option<u64>> {
-        let Some(c) = self.cursor else {
+    async fn check_cursor(&self, st: &mut State) -> Result<Option<u64>> {
+        let Some(c) = st.cursor else {
             return Ok(None);
         };
         if self.hash_at(c.block).await? == Some(c.hash) {
             return Ok(None);
         }
-        Ok(Some(self.rewind(c).await?))
+        Ok(Some(self.rewind(st, c).await?))
     }
 
     /// Walks back through the ring to the newest pair still on the chain and
     /// makes it the cursor; with none, restarts at `start_block`.
-    async fn rewind(&mut self, stale: Cursor) -> Result<u64> {
-        while let Some(c) = self.ring.pop_back() {
+    async fn rewind(&self, st: &mut State, stale: Cursor) -> Result<u64> {
+        while let Some(c) = st.ring.pop_back() {
             if c.block >= stale.block {
                 continue;
             }
             if self.hash_at(c.block).await? == Some(c.hash) {
-                self.ring.push_back(c);
-                self.cursor = Some(c);
+                st.ring.push_back(c);
+                st.cursor = Some(c);
                 tracing::warn!(target: "hal9::market::watch", stale = stale.block, fork = c.block, "reorg below the cursor; re-reading from the fork point");
                 return Ok(c.block);
             }
         }
         let fork = self.start_block.saturating_sub(1);
-        self.cursor = None;
+        st.cursor = None;
         tracing::warn!(target: "hal9::market::watch", stale = stale.block, start = self.start_block, "reorg deeper than the known blocks; rescanning from the start block");
         Ok(fork)
     }
 
     /// Reads ranges after the cursor up to the confirmed head, appending
     /// their events and advancing the cursor range by range.
-    async fn read(&mut self, events: &mut Vec<Located<ChainEvent>>) -> Result<Step> {
+    async fn read(&self, st: &mut State, events: &mut Vec<Located<ChainEvent>>) -> Result<Step> {
         let head = self
             .provider
             .get_block_number()
@@ -373,7 +397,7 @@ impl<P: Provider> Watcher<P> {
         let target = head.saturating_sub(self.confirmations);
         let mut range = self.max_range;
         loop {
-            let from = self.cursor.map_or(self.start_block, |c| c.block + 1);
+            let from = st.cursor.map_or(self.start_block, |c| c.block + 1);
             if from > target {
                 return Ok(Step::Done { caught_up: true });
             }
@@ -409,11 +433,11 @@ impl<P: Provider> Watcher<P> {
                     None => return Ok(Step::Moved),
                 }
             };
-            if let Some(c) = self.cursor
+            if let Some(c) = st.cursor
                 && first_parent != c.hash
             {
                 tracing::warn!(target: "hal9::market::watch", block = from, "parent of the next block is not the cursor");
-                return Ok(Step::Reorged(self.rewind(c).await?));
+                return Ok(Step::Reorged(self.rewind(st, c).await?));
             }
             let mut batch = Vec::with_capacity(logs.len());
             for log in &logs {
@@ -453,31 +477,17 @@ impl<P: Provider> Watcher<P> {
             }
             // Blocks with events are remembered too: finer fork points.
             for e in &batch {
-                self.remember(Cursor {
+                st.remember(Cursor {
                     block: e.block,
                     hash: e.block_hash,
                 });
             }
             events.append(&mut batch);
-            self.remember(Cursor {
+            st.remember(Cursor {
                 block: to,
                 hash: last.hash,
             });
             range = self.max_range;
-        }
-    }
-
-    /// Adds `c` to the ring (when newer than its newest entry) and makes it
-    /// the cursor when it is beyond it.
-    fn remember(&mut self, c: Cursor) {
-        if self.ring.back().is_none_or(|b| b.block < c.block) {
-            if self.ring.len() == RING_LEN {
-                self.ring.pop_front();
-            }
-            self.ring.push_back(c);
-        }
-        if self.cursor.is_none_or(|cur| cur.block < c.block) {
-            self.cursor = Some(c);
         }
     }
 
