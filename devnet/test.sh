@@ -11,6 +11,8 @@ bash devnet/setup.sh
 echo "==> cargo test --workspace"
 # fault-injection compiles the byzantine switches (HAL9_FAULT) into the test
 # builds only; it does nothing unless a test turns it on.
+# Chain tests need anvil (installed by setup): fail rather than skip without it.
+export HAL9_REQUIRE_ANVIL=1
 cargo test --workspace --no-fail-fast --features hal9-node/fault-injection
 
 echo "==> forge test (contracts/)"

@@ -4,10 +4,10 @@
 use std::collections::BTreeSet;
 
 use crate::committee::ValidatorSet;
-use libp2p_identity::PeerId;
 use crate::error::{CertificateError, CommitteeError, DecodeError};
 use crate::types::{Cid, Commitment, ResultHash, Round, TaskId, quorum};
 use crate::wire::{Reader, SignedVote, VoteItem};
+use libp2p_identity::PeerId;
 
 /// Version of the certificate encoding.
 pub const CERTIFICATE_VERSION: u16 = 1;

@@ -179,9 +179,11 @@ async fn submit(
         .await
         .map_err(|e| chain_err(e.to_string()))?;
     let fee = match &req.fee {
-        Some(f) => f
-            .parse::<U256>()
-            .map_err(|e| bad(format!("fee: expected base units as a decimal integer: {e}")))?,
+        Some(f) => f.parse::<U256>().map_err(|e| {
+            bad(format!(
+                "fee: expected base units as a decimal integer: {e}"
+            ))
+        })?,
         None => params.minFee,
     };
     if fee < params.minFee {
@@ -190,7 +192,10 @@ async fn submit(
             params.minFee
         )));
     }
-    let now = link.chain_time().await.map_err(|e| chain_err(format!("{e:#}")))?;
+    let now = link
+        .chain_time()
+        .await
+        .map_err(|e| chain_err(format!("{e:#}")))?;
     let deadline = now + params.maxTaskDuration.min(3_600);
     let msg = build_task_for(&req, link.address(), deadline)?;
     let spec = <hal9_market::TaskSpec as alloy_sol_types::SolValue>::abi_decode(&msg.spec.encode())

@@ -2,7 +2,7 @@
 //! on 127.0.0.1 (random port), the contracts deployed from the committed
 //! bytecode, and node operators funded, registered and staked.
 
-use std::{path::PathBuf, time::Duration};
+use std::time::Duration;
 
 use alloy::{
     network::EthereumWallet,
@@ -24,23 +24,7 @@ pub fn tokens(n: u128) -> U256 {
     U256::from(n) * U256::from(TOKEN)
 }
 
-/// Where anvil is: `$HAL9_ANVIL`, then `PATH`, then the repository's
-/// `contracts/node_modules/.bin/anvil` (installed by `devnet/setup.d/30-foundry.sh`).
-pub fn find_anvil() -> Option<PathBuf> {
-    if let Some(p) = std::env::var_os("HAL9_ANVIL") {
-        return Some(PathBuf::from(p));
-    }
-    if let Some(paths) = std::env::var_os("PATH") {
-        for dir in std::env::split_paths(&paths) {
-            let c = dir.join("anvil");
-            if c.is_file() {
-                return Some(c);
-            }
-        }
-    }
-    let local = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../contracts/node_modules/.bin/anvil");
-    local.is_file().then_some(local)
-}
+pub use hal9_market::deploy::find_anvil;
 
 /// A running dev chain with the hal9 contracts.
 pub struct DevChain {
@@ -57,7 +41,9 @@ pub struct DevChain {
 
 impl std::fmt::Debug for DevChain {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("DevChain").field("url", &self.url).finish_non_exhaustive()
+        f.debug_struct("DevChain")
+            .field("url", &self.url)
+            .finish_non_exhaustive()
     }
 }
 
@@ -162,12 +148,16 @@ impl DevChain {
         write_config(&home.path(CONFIG_FILE), &cfg)?;
         let peer = node.home().load_key()?.public().to_peer_id();
         let c = self.client(self.operator(i)).await?;
-        c.register(&peer.to_bytes(), 0).await.map_err(|e| eyre!("register: {e}"))?;
+        c.register(&peer.to_bytes(), 0)
+            .await
+            .map_err(|e| eyre!("register: {e}"))?;
         if stake > U256::ZERO {
             c.stake(stake).await.map_err(|e| eyre!("stake: {e}"))?;
         }
         if lock_days > 0 {
-            c.lock(lock_days * 86_400).await.map_err(|e| eyre!("lock: {e}"))?;
+            c.lock(lock_days * 86_400)
+                .await
+                .map_err(|e| eyre!("lock: {e}"))?;
         }
         Ok(())
     }

@@ -6,8 +6,8 @@
 
 pub mod api;
 pub mod api_tasks;
-pub mod chain;
 pub mod bench;
+pub mod chain;
 pub mod chain_client;
 pub mod cli;
 pub mod client;

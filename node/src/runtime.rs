@@ -98,7 +98,7 @@ pub async fn run(home: Home, cfg: NodeConfig) -> eyre::Result<()> {
         hal9_plugins::Metrics::register(&mut registry),
     )?;
     let chain = if cfg.chain.enabled() {
-        Some(crate::chain::ChainLink::connect(home.root(), &cfg.chain).await?)
+        Some(crate::chain::ChainLink::connect(&home, &cfg.chain).await?)
     } else {
         None
     };

@@ -292,7 +292,11 @@ impl Store {
     }
 
     /// Writes an outbox entry unless one exists under `key`; true if written.
-    pub fn insert_outbox_new<T: Serialize>(&self, key: &str, entry: &T) -> Result<bool, StoreError> {
+    pub fn insert_outbox_new<T: Serialize>(
+        &self,
+        key: &str,
+        entry: &T,
+    ) -> Result<bool, StoreError> {
         let bytes = serde_json::to_vec(entry).map_err(|e| StoreError::Db(e.to_string()))?;
         let tx = self.db.begin_write()?;
         let written = {

@@ -101,8 +101,7 @@ impl Net {
     }
 
     async fn program(&self) -> String {
-        let wasm =
-            std::fs::read(hal9_plugins::builder::example_wasm("sha256").unwrap()).unwrap();
+        let wasm = std::fs::read(hal9_plugins::builder::example_wasm("sha256").unwrap()).unwrap();
         self.client(0).publish_program(wasm).await.unwrap().cid
     }
 
@@ -164,6 +163,34 @@ impl Net {
         )
     }
 
+    /// Waits until node 0 reports chain status `want`, restarting any node
+    /// that crashed on the way (fault injection aborts before a submission).
+    async fn wait_restarting(&mut self, id: &str, want: &str, timeout: Duration) {
+        let deadline = std::time::Instant::now() + timeout;
+        loop {
+            for node in self.cluster.nodes.iter_mut() {
+                if !node.is_running() {
+                    node.start().await.unwrap();
+                }
+            }
+            let done = self
+                .client(0)
+                .task(id, None)
+                .await
+                .ok()
+                .and_then(|r| r.chain)
+                .is_some_and(|c| c.status == want);
+            if done {
+                return;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "task {id} not {want} after {timeout:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+    }
+
     /// Waits until `n` committee members are paid as the majority on chain
     /// (late agreeing members join the verdict within the challenge window).
     async fn wait_majority(&self, id: &str, n: u32) {
@@ -202,7 +229,10 @@ impl Net {
         }
         (
             v,
-            self.chain.balance(self.chain.deployment.timelock).await.unwrap(),
+            self.chain
+                .balance(self.chain.deployment.timelock)
+                .await
+                .unwrap(),
             self.chain.total_supply().await.unwrap(),
         )
     }
@@ -297,10 +327,7 @@ async fn a_task_settles_and_finalizes_by_the_fee_rule_once_through_crashes_and_r
     // it signed its attestation, before its transaction left.
     let mut net = start(
         5,
-        &[(
-            "HAL9_CRASH_MARKER",
-            markers.path().display().to_string(),
-        )],
+        &[("HAL9_CRASH_MARKER", markers.path().display().to_string())],
         Some(&proxy.url),
         Some(chain),
     )
@@ -310,26 +337,8 @@ async fn a_task_settles_and_finalizes_by_the_fee_rule_once_through_crashes_and_r
     // 1: crashes before submission; crashed nodes are restarted with the same home.
     let before = net.balances().await;
     let (id, committee) = net.submit(&program, b"settle me once").await;
-    let deadline = std::time::Instant::now() + Duration::from_secs(120);
-    loop {
-        for node in net.cluster.nodes.iter_mut() {
-            if !node.is_running() {
-                node.start().await.unwrap();
-            }
-        }
-        let done = net
-            .client(0)
-            .task(&id, None)
-            .await
-            .ok()
-            .and_then(|r| r.chain)
-            .is_some_and(|c| c.status == "verdict");
-        if done {
-            break;
-        }
-        assert!(std::time::Instant::now() < deadline, "no verdict on chain");
-        tokio::time::sleep(Duration::from_millis(300)).await;
-    }
+    net.wait_restarting(&id, "verdict", Duration::from_secs(120))
+        .await;
     assert!(
         std::fs::read_dir(markers.path()).unwrap().count() >= 1,
         "at least one node crashed before submitting"
@@ -339,9 +348,19 @@ async fn a_task_settles_and_finalizes_by_the_fee_rule_once_through_crashes_and_r
     let rec = net
         .chain_status(0, &id, "finalized", Duration::from_secs(60))
         .await;
-    assert_eq!(net.events(&id).await, (1, 1, 0), "one verdict, one finalization");
+    assert_eq!(
+        net.events(&id).await,
+        (1, 1, 0),
+        "one verdict, one finalization"
+    );
     let paid: Vec<usize> = committee.iter().map(|a| net.index_of(a)).collect();
-    check_fee_rule(&before, &net.balances().await, 0, &paid, FeeRates::default());
+    check_fee_rule(
+        &before,
+        &net.balances().await,
+        0,
+        &paid,
+        FeeRates::default(),
+    );
     let s = rec.chain.unwrap().settlement.unwrap();
     assert_eq!(s.slashed, "0");
 
@@ -368,17 +387,31 @@ async fn a_task_settles_and_finalizes_by_the_fee_rule_once_through_crashes_and_r
     let verified = net.client(member).task(&id, Some(60_000)).await.unwrap();
     assert_eq!(verified.status, TaskStatus::Verified);
     tokio::time::sleep(Duration::from_secs(3)).await;
-    assert_eq!(net.events(&id).await.0, 0, "nothing reached the chain while it was away");
+    assert_eq!(
+        net.events(&id).await.0,
+        0,
+        "nothing reached the chain while it was away"
+    );
     proxy.set_up(true);
-    net.chain_status(member, &id, "verdict", Duration::from_secs(90))
+    net.wait_restarting(&id, "verdict", Duration::from_secs(120))
         .await;
     net.wait_majority(&id, 3).await;
     net.chain.advance(61).await.unwrap();
     net.chain_status(0, &id, "finalized", Duration::from_secs(60))
         .await;
-    assert_eq!(net.events(&id).await, (1, 1, 0), "one verdict, one finalization");
+    assert_eq!(
+        net.events(&id).await,
+        (1, 1, 0),
+        "one verdict, one finalization"
+    );
     let paid: Vec<usize> = committee.iter().map(|a| net.index_of(a)).collect();
-    check_fee_rule(&before, &net.balances().await, 0, &paid, FeeRates::default());
+    check_fee_rule(
+        &before,
+        &net.balances().await,
+        0,
+        &paid,
+        FeeRates::default(),
+    );
     net.cluster.stop().await.unwrap();
 }
 
@@ -431,7 +464,11 @@ async fn a_colluding_majority_is_challenged_and_reversed() {
         }
         v
     };
-    let honest_balance = net.chain.balance(net.chain.operator(honest).address()).await.unwrap();
+    let honest_balance = net
+        .chain
+        .balance(net.chain.operator(honest).address())
+        .await
+        .unwrap();
     net.chain_status(honest, &id, "challenged", Duration::from_secs(120))
         .await;
     let rec = net
@@ -443,11 +480,21 @@ async fn a_colluding_majority_is_challenged_and_reversed() {
     assert_eq!(net.events(&id).await, (1, 1, 1));
     // The colluding majority lost slashBps of its stake.
     for (k, i) in colluders.iter().enumerate() {
-        assert_eq!(net.stake(*i).await, stakes[k] - stakes[k] / U256::from(10u64));
+        assert_eq!(
+            net.stake(*i).await,
+            stakes[k] - stakes[k] / U256::from(10u64)
+        );
     }
     // The right challenger got its bond back plus its reward.
-    let after = net.chain.balance(net.chain.operator(honest).address()).await.unwrap();
-    assert!(after > honest_balance, "challenger rewarded: {honest_balance} -> {after}");
+    let after = net
+        .chain
+        .balance(net.chain.operator(honest).address())
+        .await
+        .unwrap();
+    assert!(
+        after > honest_balance,
+        "challenger rewarded: {honest_balance} -> {after}"
+    );
     // The output the network now serves is the honest one.
     let out = net.client(honest).task_result(&id).await.unwrap();
     use sha2::Digest;
@@ -476,7 +523,10 @@ async fn a_dao_vote_changes_the_fee_rate_and_settlement_follows() {
         .param_change_actions(&[("burn_bps".into(), "500".into())])
         .await
         .unwrap();
-    let pid = voters[0].propose(&actions, "burn 5% of every fee").await.unwrap();
+    let pid = voters[0]
+        .propose(&actions, "burn 5% of every fee")
+        .await
+        .unwrap();
     net.chain.mine(2).await.unwrap();
     for c in &voters {
         c.cast_vote(pid, Support::For, None).await.unwrap();
@@ -503,7 +553,10 @@ async fn a_dao_vote_changes_the_fee_rate_and_settlement_follows() {
         treasury_bps: 200,
     };
     let s = rec.chain.unwrap().settlement.unwrap();
-    assert_eq!(s.burned, (tokens(FEE) * U256::from(500u64) / U256::from(10_000u64)).to_string());
+    assert_eq!(
+        s.burned,
+        (tokens(FEE) * U256::from(500u64) / U256::from(10_000u64)).to_string()
+    );
     let paid: Vec<usize> = committee.iter().map(|a| net.index_of(a)).collect();
     check_fee_rule(&before, &net.balances().await, 0, &paid, rates);
     let _ = Address::ZERO;

@@ -20,20 +20,7 @@ use hal9_market::{DeployConfig, MarketClient, deploy_all};
 use crate::harness::{bin, hal9};
 
 fn anvil_path() -> Option<PathBuf> {
-    if let Some(p) = std::env::var_os("HAL9_ANVIL") {
-        return Some(PathBuf::from(p));
-    }
-    if let Some(paths) = std::env::var_os("PATH") {
-        for dir in std::env::split_paths(&paths) {
-            let c = dir.join("anvil");
-            if c.is_file() {
-                return Some(c);
-            }
-        }
-    }
-    let local =
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../contracts/node_modules/.bin/anvil");
-    local.is_file().then_some(local)
+    hal9_market::deploy::find_anvil()
 }
 
 const PASS_ENV: &str = "HAL9_OPERATOR_PASSPHRASE";

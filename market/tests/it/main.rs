@@ -17,20 +17,7 @@ use std::path::PathBuf;
 
 /// Where anvil is, if installed.
 pub(crate) fn anvil_path() -> Option<PathBuf> {
-    if let Some(p) = std::env::var_os("HAL9_ANVIL") {
-        return Some(PathBuf::from(p));
-    }
-    if let Some(paths) = std::env::var_os("PATH") {
-        for dir in std::env::split_paths(&paths) {
-            let c = dir.join("anvil");
-            if c.is_file() {
-                return Some(c);
-            }
-        }
-    }
-    let local =
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../contracts/node_modules/.bin/anvil");
-    local.is_file().then_some(local)
+    hal9_market::deploy::find_anvil()
 }
 
 /// Returns anvil's path, or prints why the test is skipped; with

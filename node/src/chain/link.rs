@@ -1,22 +1,19 @@
 //! The node's connection to the settlement chain: the market client with the
 //! operator wallet, and the operator address <-> PeerId map from the registry.
 
-use std::{collections::HashMap, path::Path, sync::Arc};
+use std::{collections::HashMap, sync::Arc};
 
 use alloy::{
-    network::EthereumWallet,
     primitives::{Address, B256},
-    providers::{DynProvider, Provider, ProviderBuilder},
-    rpc::client::RpcClient,
+    providers::{DynProvider, Provider},
     signers::local::PrivateKeySigner,
-    transports::layers::RetryBackoffLayer,
 };
 use eyre::{Context, eyre};
 use hal9_market::{Deployment, MarketClient};
 use hal9_p2p::PeerId;
 use parking_lot::Mutex;
 
-use crate::config::ChainConfig;
+use crate::{config::ChainConfig, home::Home};
 
 /// The market client type the node uses.
 pub type Client = MarketClient<DynProvider>;
@@ -47,48 +44,16 @@ impl std::fmt::Debug for ChainLink {
     }
 }
 
-/// Builds an HTTP provider with retries and the operator wallet.
-pub fn provider(url: &str, operator: &PrivateKeySigner) -> eyre::Result<DynProvider> {
-    let url: reqwest::Url = url
-        .parse()
-        .wrap_err_with(|| format!("chain.rpc_url {url:?} is not a URL"))?;
-    // Rate-limit style retries with backoff: 10 attempts, 200 ms initial, 500 CU/s.
-    let client = RpcClient::builder()
-        .layer(RetryBackoffLayer::new(10, 200, 500))
-        .http(url);
-    Ok(ProviderBuilder::new()
-        .with_simple_nonce_management()
-        .wallet(EthereumWallet::from(operator.clone()))
-        .connect_client(client)
-        .erased())
-}
-
-/// Loads the operator key named by `cfg` (relative to `home`).
-pub fn load_operator(home: &Path, cfg: &ChainConfig) -> eyre::Result<PrivateKeySigner> {
-    let path = home.join(&cfg.operator_key);
-    let pass = std::env::var(&cfg.passphrase_env).ok();
-    hal9_market::keys::load_operator_key(&path, pass.as_deref())
-        .map_err(|e| eyre!("{e}"))
-        .wrap_err_with(|| format!("cannot load the operator key {}", path.display()))
-}
-
 impl ChainLink {
     /// Connects to `cfg.rpc_url` with the deployment and operator key found in `home`.
-    pub async fn connect(home: &Path, cfg: &ChainConfig) -> eyre::Result<Arc<Self>> {
-        let dpath = home.join(&cfg.deployment);
-        let deployment = Deployment::load(&dpath)
-            .map_err(|e| eyre!("{e}"))
-            .wrap_err_with(|| format!("cannot load the deployment {}", dpath.display()))?;
-        let operator = load_operator(home, cfg)?;
-        let provider = provider(&cfg.rpc_url, &operator)?;
-        let client = MarketClient::connect(provider.clone(), deployment)
-            .await
-            .map_err(|e| eyre!("{e}"))
-            .wrap_err_with(|| format!("cannot reach the chain at {}", cfg.rpc_url))?;
-        tracing::info!(target: "hal9::chain", operator = %operator.address(), market = %deployment.market, chain_id = deployment.chain_id, "chain mode");
+    pub async fn connect(home: &Home, cfg: &ChainConfig) -> eyre::Result<Arc<Self>> {
+        let oc = crate::chain_client::connect(home, cfg).await?;
+        let deployment = *oc.market.deployment();
+        let provider = oc.market.market().provider().clone();
+        tracing::info!(target: "hal9::chain", operator = %oc.signer.address(), market = %deployment.market, chain_id = deployment.chain_id, "chain mode");
         Ok(Arc::new(Self {
-            client,
-            operator,
+            client: oc.market,
+            operator: oc.signer,
             deployment,
             cfg: cfg.clone(),
             send_lock: tokio::sync::Mutex::new(()),

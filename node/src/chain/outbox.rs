@@ -153,9 +153,21 @@ impl OutboxMetrics {
     pub fn register(registry: &mut Registry) -> Self {
         let m = Self::default();
         let r = registry.sub_registry_with_prefix("hal9_outbox");
-        r.register("pending", "Settlement transactions still owed", m.pending.clone());
-        r.register("sent", "Transactions this node sent, by action", m.sent.clone());
-        r.register("done", "Entries whose effect the chain shows, by action", m.done.clone());
+        r.register(
+            "pending",
+            "Settlement transactions still owed",
+            m.pending.clone(),
+        );
+        r.register(
+            "sent",
+            "Transactions this node sent, by action",
+            m.sent.clone(),
+        );
+        r.register(
+            "done",
+            "Entries whose effect the chain shows, by action",
+            m.done.clone(),
+        );
         r.register("errors", "Failed attempts, by action", m.errors.clone());
         m
     }
@@ -181,8 +193,9 @@ impl Outbox {
     pub async fn enqueue(&self, entry: OutboxEntry) {
         let store = self.store.clone();
         let key = entry.key();
-        let res = tokio::task::spawn_blocking(move || store.insert_outbox_new(&entry.key(), &entry))
-            .await;
+        let res =
+            tokio::task::spawn_blocking(move || store.insert_outbox_new(&entry.key(), &entry))
+                .await;
         match res {
             Ok(Ok(true)) => {
                 debug!(target: TARGET, %key, "enqueued");
@@ -210,7 +223,8 @@ impl Outbox {
     async fn save(&self, entry: &OutboxEntry) {
         let store = self.store.clone();
         let e = entry.clone();
-        if let Ok(Err(err)) = tokio::task::spawn_blocking(move || store.put_outbox(&e.key(), &e)).await
+        if let Ok(Err(err)) =
+            tokio::task::spawn_blocking(move || store.put_outbox(&e.key(), &e)).await
         {
             warn!(target: TARGET, error = %err, "cannot update an outbox entry");
         }
@@ -239,7 +253,10 @@ impl Outbox {
                 match outcome {
                     Ok(Step::Done(tx)) => {
                         info!(target: TARGET, action = e.action.name(), task = %e.task, tx = ?tx, "settled");
-                        metrics.done.get_or_create(&ActionLabel { action: e.action }).inc();
+                        metrics
+                            .done
+                            .get_or_create(&ActionLabel { action: e.action })
+                            .inc();
                         e.state = EntryState::Done;
                         if tx.is_some() {
                             e.tx = tx;
@@ -253,7 +270,10 @@ impl Outbox {
                     }
                     Err(err) => {
                         e.attempts += 1;
-                        metrics.errors.get_or_create(&ActionLabel { action: e.action }).inc();
+                        metrics
+                            .errors
+                            .get_or_create(&ActionLabel { action: e.action })
+                            .inc();
                         let backoff = (500u64 << e.attempts.min(5)).min(MAX_BACKOFF_MS);
                         warn!(target: TARGET, action = e.action.name(), task = %e.task, attempts = e.attempts, error = %err, "attempt failed; retrying");
                         e.note = Some(err);
@@ -303,7 +323,10 @@ async fn step(
     let now = link.chain_time().await.map_err(|e| format!("{e:#}"))?;
     let _guard = link.send_lock.lock().await;
     let sent = |name: &'static str| {
-        metrics.sent.get_or_create(&ActionLabel { action: e.action }).inc();
+        metrics
+            .sent
+            .get_or_create(&ActionLabel { action: e.action })
+            .inc();
         debug!(target: TARGET, call = name, task = %task, "sending");
     };
     match e.action {
@@ -312,7 +335,9 @@ async fn step(
                 return Ok(Step::Done(None));
             }
             if now > t.deadline {
-                return Ok(Step::Abandon("the task deadline passed without a verdict".into()));
+                return Ok(Step::Abandon(
+                    "the task deadline passed without a verdict".into(),
+                ));
             }
             let Some(p) = engine.settlement(task, 0).await else {
                 return Ok(Step::Wait(500));

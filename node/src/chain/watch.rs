@@ -44,11 +44,7 @@ pub struct Cursor {
 }
 
 /// Watches the chain until the engine stops.
-pub async fn run(
-    link: Arc<ChainLink>,
-    start: Option<Cursor>,
-    inbound: mpsc::Sender<Inbound>,
-) {
+pub async fn run(link: Arc<ChainLink>, start: Option<Cursor>, inbound: mpsc::Sender<Inbound>) {
     let first = link.deployment.deploy_block;
     let poll = Duration::from_millis(link.cfg.poll_interval_ms.max(50));
     let mut w = Watcher {
@@ -107,7 +103,10 @@ impl Watcher {
     /// One step; true when more blocks are ready right away.
     async fn poll(&mut self, inbound: &mpsc::Sender<Inbound>) -> eyre::Result<bool> {
         let provider = self.link.provider().clone();
-        let head = provider.get_block_number().await.wrap_err("eth_blockNumber")?;
+        let head = provider
+            .get_block_number()
+            .await
+            .wrap_err("eth_blockNumber")?;
         let safe = head.saturating_sub(self.link.cfg.confirmations);
         // Reorganisation check: the block under the cursor must be unchanged.
         if let Some(c) = self.cursor
@@ -142,7 +141,9 @@ impl Watcher {
                     }
                 }
                 Ok(None) => {}
-                Err(e) => warn!(target: TARGET, error = %format!("{e:#}"), tx = ?log.transaction_hash, "undecodable market event skipped"),
+                Err(e) => {
+                    warn!(target: TARGET, error = %format!("{e:#}"), tx = ?log.transaction_hash, "undecodable market event skipped")
+                }
             }
         }
         let hash = self
@@ -156,7 +157,11 @@ impl Watcher {
             self.ring.pop_front();
         }
         let bytes = serde_json::to_vec(&cursor).unwrap_or_default();
-        if inbound.send(Inbound::Chain(ChainInput::Cursor(bytes))).await.is_err() {
+        if inbound
+            .send(Inbound::Chain(ChainInput::Cursor(bytes)))
+            .await
+            .is_err()
+        {
             return Ok(false);
         }
         debug!(target: TARGET, from, to, "chain read");

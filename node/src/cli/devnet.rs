@@ -55,8 +55,14 @@ impl DevnetArgs {
                 chain.url, chain.deployment.chain_id
             );
             let d = &chain.deployment;
-            println!("  token {}  registry {}  market {}", d.token, d.registry, d.market);
-            println!("  governor {}  timelock/treasury {}", d.governor, d.timelock);
+            println!(
+                "  token {}  registry {}  market {}",
+                d.token, d.registry, d.market
+            );
+            println!(
+                "  governor {}  timelock/treasury {}",
+                d.governor, d.timelock
+            );
             Some(chain)
         };
         println!("starting {} nodes under {}", self.nodes, dir.display());
@@ -226,7 +232,12 @@ async fn demo_chain(cluster: &Cluster, chain: &DevChain) -> eyre::Result<()> {
             }
         }
     };
-    DevChain::wait_for("the verdict on chain", Duration::from_secs(60), status_is("verdict")).await?;
+    DevChain::wait_for(
+        "the verdict on chain",
+        Duration::from_secs(60),
+        status_is("verdict"),
+    )
+    .await?;
     println!(
         "verdict settled on chain with EIP-712 attestations after {} ms; challenge window {} s",
         started.elapsed().as_millis(),
@@ -235,25 +246,45 @@ async fn demo_chain(cluster: &Cluster, chain: &DevChain) -> eyre::Result<()> {
     // Agreeing members the submitter left out join within the window.
     let task_id: alloy::primitives::B256 = format!("0x{}", sub.id).parse()?;
     let reader = chain.client(&chain.keys[0]).await?;
-    let _ = DevChain::wait_for("every agreeing member on the verdict", Duration::from_secs(15), || {
-        let reader = reader.clone();
-        async move {
-            let t = reader.task(task_id).await.map_err(|e| eyre::eyre!("{e}"))?;
-            Ok(t.majorityMask.count_ones() >= 3)
-        }
-    })
+    let _ = DevChain::wait_for(
+        "every agreeing member on the verdict",
+        Duration::from_secs(15),
+        || {
+            let reader = reader.clone();
+            async move {
+                let t = reader.task(task_id).await.map_err(|e| eyre::eyre!("{e}"))?;
+                Ok(t.majorityMask.count_ones() >= 3)
+            }
+        },
+    )
     .await;
     println!("moving the dev chain's clock past the challenge window");
-    chain.advance(chain.config.market.challengeWindow + 1).await?;
-    DevChain::wait_for("finalization", Duration::from_secs(60), status_is("finalized")).await?;
+    chain
+        .advance(chain.config.market.challengeWindow + 1)
+        .await?;
+    DevChain::wait_for(
+        "finalization",
+        Duration::from_secs(60),
+        status_is("finalized"),
+    )
+    .await?;
     let rec = client.task(&sub.id, None).await?;
     let c = rec.chain.clone().unwrap_or_default();
-    let s = c.settlement.clone().ok_or_else(|| eyre::eyre!("finalized without figures"))?;
+    let s = c
+        .settlement
+        .clone()
+        .ok_or_else(|| eyre::eyre!("finalized without figures"))?;
     let parse = |v: &str| v.parse::<U256>().unwrap_or_default();
     println!("\nsettlement of {} HAL9:", DEMO_FEE);
     println!("  burned            {} HAL9", fmt_tokens(parse(&s.burned)));
-    println!("  to the treasury   {} HAL9", fmt_tokens(parse(&s.to_treasury)));
-    println!("  each majority member {} HAL9", fmt_tokens(parse(&s.per_member)));
+    println!(
+        "  to the treasury   {} HAL9",
+        fmt_tokens(parse(&s.to_treasury))
+    );
+    println!(
+        "  each majority member {} HAL9",
+        fmt_tokens(parse(&s.per_member))
+    );
     println!("  slashed           {} HAL9", fmt_tokens(parse(&s.slashed)));
     for (action, tx) in &c.txs {
         println!("  node0 sent {action}: {tx}");
@@ -266,7 +297,11 @@ async fn demo_chain(cluster: &Cluster, chain: &DevChain) -> eyre::Result<()> {
         } else {
             ""
         };
-        let role = if i == 0 { format!("submitter {role}") } else { role.to_string() };
+        let role = if i == 0 {
+            format!("submitter {role}")
+        } else {
+            role.to_string()
+        };
         println!(
             "  node{i} {:<16} {:>20}  {:>20}  {}",
             role,

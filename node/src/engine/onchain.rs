@@ -115,8 +115,7 @@ impl Engine {
             self.persist_task(id).await;
             return;
         }
-        let committee: Option<Vec<PeerId>> =
-            rec.committee.iter().map(|p| p.parse().ok()).collect();
+        let committee: Option<Vec<PeerId>> = rec.committee.iter().map(|p| p.parse().ok()).collect();
         let Some(committee) = committee else {
             rec.status = TaskStatus::Rejected;
             rec.error = Some("committee holds an invalid peer id".into());
@@ -310,14 +309,22 @@ impl Engine {
             && !majority.bit(i)
         {
             info!(target: "hal9::engine", task = %hex::encode(task.0), "own attestation missing from the settled verdict; joining");
-            self.enqueue(OutboxEntry::new(Action::JoinVerdict, B256::from(task.0), now_ms()))
-                .await;
+            self.enqueue(OutboxEntry::new(
+                Action::JoinVerdict,
+                B256::from(task.0),
+                now_ms(),
+            ))
+            .await;
         }
         let challenge = self.chain.as_ref().is_some_and(|c| c.link.cfg.challenge);
         if member && challenge && own.is_some_and(|o| o != result) {
             warn!(target: "hal9::engine", task = %hex::encode(task.0), "the settled verdict contradicts this node's own execution; challenging");
-            self.enqueue(OutboxEntry::new(Action::Challenge, B256::from(task.0), now_ms()))
-                .await;
+            self.enqueue(OutboxEntry::new(
+                Action::Challenge,
+                B256::from(task.0),
+                now_ms(),
+            ))
+            .await;
         }
         self.enqueue_ranked(Action::Finalize, task, &committee, 0)
             .await;
@@ -489,7 +496,10 @@ impl Engine {
         } else {
             Action::SubmitEscalation
         };
-        let delay = self.chain.as_ref().map_or(0, |c| c.link.cfg.takeover_delay_ms);
+        let delay = self
+            .chain
+            .as_ref()
+            .map_or(0, |c| c.link.cfg.takeover_delay_ms);
         self.enqueue(OutboxEntry::new(
             action,
             B256::from(target.0),
