@@ -292,6 +292,26 @@ pub async fn deploy_all<P: Provider + Clone>(
     Ok(d)
 }
 
+/// Where anvil is: `$HAL9_ANVIL`, then `PATH`, then the repository's
+/// `contracts/node_modules/.bin/anvil` (installed by `devnet/setup.d/30-foundry.sh`).
+pub fn find_anvil() -> Option<std::path::PathBuf> {
+    use std::path::PathBuf;
+    if let Some(p) = std::env::var_os("HAL9_ANVIL") {
+        return Some(PathBuf::from(p));
+    }
+    if let Some(paths) = std::env::var_os("PATH") {
+        for dir in std::env::split_paths(&paths) {
+            let c = dir.join("anvil");
+            if c.is_file() {
+                return Some(c);
+            }
+        }
+    }
+    let local =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../contracts/node_modules/.bin/anvil");
+    local.is_file().then_some(local)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -331,24 +351,4 @@ mod tests {
         ));
         assert!(Deployment::load(&dir.path().join("missing.json")).is_err());
     }
-}
-
-/// Where anvil is: `$HAL9_ANVIL`, then `PATH`, then the repository's
-/// `contracts/node_modules/.bin/anvil` (installed by `devnet/setup.d/30-foundry.sh`).
-pub fn find_anvil() -> Option<std::path::PathBuf> {
-    use std::path::PathBuf;
-    if let Some(p) = std::env::var_os("HAL9_ANVIL") {
-        return Some(PathBuf::from(p));
-    }
-    if let Some(paths) = std::env::var_os("PATH") {
-        for dir in std::env::split_paths(&paths) {
-            let c = dir.join("anvil");
-            if c.is_file() {
-                return Some(c);
-            }
-        }
-    }
-    let local =
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../contracts/node_modules/.bin/anvil");
-    local.is_file().then_some(local)
 }

@@ -280,10 +280,10 @@ impl Outbox {
                         e.not_before_ms = now_ms() + backoff;
                     }
                 }
-                if e.tx.is_some() && e.state == EntryState::Done {
-                    if let (Some(task), Some(tx)) = (e.task_id(), e.tx.clone()) {
-                        engine.note_tx(task, e.action.name(), tx).await;
-                    }
+                if e.state == EntryState::Done
+                    && let (Some(task), Some(tx)) = (e.task_id(), e.tx.clone())
+                {
+                    engine.note_tx(task, e.action.name(), tx).await;
                 }
                 self.save(&e).await;
             }
