@@ -373,15 +373,17 @@ async fn a_task_settles_and_finalizes_by_the_fee_rule_once_through_crashes_and_r
     let before = net.balances().await;
     let (id, committee) = net.submit(&program, b"settle me despite the outage").await;
     let member = net.index_of(&committee[0]);
-    // Once a member has started the task (it saw TaskPosted), cut the RPC.
-    let c = net.client(member);
+    // Once every member has started the task (each saw TaskPosted), cut the RPC.
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    while !matches!(
-        c.task(&id, None).await.map(|r| r.status),
-        Ok(TaskStatus::Pending | TaskStatus::Verified)
-    ) {
-        assert!(std::time::Instant::now() < deadline, "task never started");
-        tokio::time::sleep(Duration::from_millis(50)).await;
+    for m in &committee {
+        let c = net.client(net.index_of(m));
+        while !matches!(
+            c.task(&id, None).await.map(|r| r.status),
+            Ok(TaskStatus::Pending | TaskStatus::Verified)
+        ) {
+            assert!(std::time::Instant::now() < deadline, "task never started");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
     proxy.set_up(false);
     let verified = net.client(member).task(&id, Some(60_000)).await.unwrap();

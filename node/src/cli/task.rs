@@ -37,6 +37,10 @@ pub(crate) struct SubmitArgs {
     /// Fuel limit per execution.
     #[arg(long)]
     fuel: Option<u64>,
+    /// Chain mode: fee to escrow, in HAL9 (decimals allowed, e.g. 2.5);
+    /// default the market's minimum fee.
+    #[arg(long)]
+    fee: Option<String>,
     /// Wait for the verdict and print it.
     #[arg(long)]
     wait: bool,
@@ -119,6 +123,27 @@ pub(crate) fn print_task(r: &TaskRecord) {
     if let Some(e) = &r.error {
         println!("error:      {e}");
     }
+    if let Some(c) = &r.chain {
+        println!("chain:      {}", c.status);
+        if let Some(s) = &c.settlement {
+            let t = |v: &str| hal9_market::units::format_tokens(v.parse().unwrap_or_default());
+            println!(
+                "settled:    burned {} HAL9, treasury {} HAL9, {} HAL9 per majority member, slashed {} HAL9{}",
+                t(&s.burned),
+                t(&s.to_treasury),
+                t(&s.per_member),
+                t(&s.slashed),
+                if s.overturned {
+                    " (verdict overturned by a challenge)"
+                } else {
+                    ""
+                }
+            );
+        }
+        for (action, tx) in &c.txs {
+            println!("sent:       {action} {tx}");
+        }
+    }
 }
 
 impl TaskCommand {
@@ -133,6 +158,14 @@ impl TaskCommand {
                     a.program.clone()
                 };
                 let input = read_input(&a.input)?;
+                let fee = match &a.fee {
+                    Some(f) => Some(
+                        hal9_market::units::parse_tokens(f)
+                            .map_err(|e| eyre::eyre!("--fee: {e}"))?
+                            .to_string(),
+                    ),
+                    None => None,
+                };
                 let started = Instant::now();
                 let sub = client
                     .submit_task(&SubmitTask {
@@ -141,12 +174,20 @@ impl TaskCommand {
                         replicas: a.replicas,
                         fuel: a.fuel,
                         nonce: None,
-                        fee: None,
+                        fee,
                     })
                     .await?;
                 if !a.wait {
                     println!("{}", sub.id);
                     return Ok(());
+                }
+                if let Some(fee) = &sub.fee {
+                    let fee = fee.parse().unwrap_or_default();
+                    println!(
+                        "posted on chain: fee {} HAL9 escrowed, committee {}",
+                        hal9_market::units::format_tokens(fee),
+                        sub.committee.join(", ")
+                    );
                 }
                 let rec = client.task(&sub.id, Some(120_000)).await?;
                 if a.json {
