@@ -97,17 +97,28 @@ impl NodeProc {
             .create(true)
             .append(true)
             .open(self.home.path("node.log"))?;
-        let child = Command::new(&self.bin)
-            .args(["--log-format", "json", "node", "run", "--home"])
+        let mut cmd = Command::new(&self.bin);
+        cmd.args(["--log-format", "json", "node", "run", "--home"])
             .arg(self.home.root())
             .args(&self.extra_args)
             .envs(self.envs.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)
             .stderr(log)
-            .kill_on_drop(true)
-            .spawn()
-            .wrap_err("cannot start hal9 node run")?;
+            .kill_on_drop(true);
+        // Linux: the node gets SIGTERM when its parent dies, even by SIGKILL,
+        // so not even a killed devnet or test leaves orphaned nodes.
+        #[cfg(target_os = "linux")]
+        // SAFETY: prctl(2) is async-signal-safe and touches no memory of ours.
+        unsafe {
+            cmd.pre_exec(|| {
+                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM) == -1 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        let child = cmd.spawn().wrap_err("cannot start hal9 node run")?;
         self.child = Some(child);
         self.wait_ready(Duration::from_secs(30)).await
     }
@@ -270,23 +281,50 @@ impl Cluster {
     }
 
     /// Starts initialized nodes: node 0 first, the others bootstrapping from it.
-    pub async fn launch(mut nodes: Vec<NodeProc>) -> eyre::Result<Self> {
-        if nodes.is_empty() {
-            bail!("a cluster needs at least one node");
+    pub async fn launch(nodes: Vec<NodeProc>) -> eyre::Result<Self> {
+        let mut cluster = Self::new(nodes);
+        cluster.start_nodes().await?;
+        Ok(cluster)
+    }
+
+    /// A cluster of initialized nodes that are not started yet.
+    pub fn new(nodes: Vec<NodeProc>) -> Self {
+        Self {
+            nodes,
+            bootstrap: String::new(),
         }
-        let status = nodes[0].start().await?.status().await?;
+    }
+
+    /// Starts the nodes: node 0 first, the others bootstrapping from it.
+    /// Cancel-safe for shutdown: a node whose start was cancelled is still
+    /// owned by the cluster, so [`Cluster::stop`] stops it.
+    pub async fn start_nodes(&mut self) -> eyre::Result<()> {
+        let Some(first) = self.nodes.first_mut() else {
+            bail!("a cluster needs at least one node");
+        };
+        let status = first.start().await?.status().await?;
         let bootstrap = status
             .listen_addrs
             .iter()
             .find(|a| a.contains("/tcp/"))
             .cloned()
             .ok_or_else(|| eyre!("bootstrap node has no TCP address"))?;
-        for node in nodes.iter_mut().skip(1) {
+        self.bootstrap = bootstrap.clone();
+        for node in self.nodes.iter_mut().skip(1) {
             node.extra_args
                 .extend(["--bootstrap".to_string(), bootstrap.clone()]);
             node.start().await?;
         }
-        Ok(Self { nodes, bootstrap })
+        Ok(())
+    }
+
+    /// How many node processes are alive.
+    pub fn running(&mut self) -> usize {
+        self.nodes
+            .iter_mut()
+            .map(|n| n.is_running())
+            .filter(|&r| r)
+            .count()
     }
 
     /// Waits until every node is connected to every other node and knows it
@@ -322,13 +360,30 @@ impl Cluster {
         }
     }
 
-    /// Stops every node with SIGTERM.
+    /// Stops every node with SIGTERM, all at once, and waits for them.
+    /// Dropping the future before it ends kills the nodes still stopping.
     pub async fn stop(&mut self) -> eyre::Result<()> {
-        for node in &mut self.nodes {
-            if node.is_running() {
-                node.stop().await?;
-            }
+        let stops = self
+            .nodes
+            .iter_mut()
+            .filter_map(|n| n.is_running().then(|| n.stop()));
+        let failed: Vec<String> = futures::future::join_all(stops)
+            .await
+            .into_iter()
+            .filter_map(|r| r.err().map(|e| e.to_string()))
+            .collect();
+        if !failed.is_empty() {
+            bail!(
+                "{} nodes did not stop cleanly: {}",
+                failed.len(),
+                failed.join("; ")
+            );
         }
         Ok(())
+    }
+
+    /// Kills every node still running with SIGKILL.
+    pub async fn kill(&mut self) {
+        futures::future::join_all(self.nodes.iter_mut().map(|n| n.kill())).await;
     }
 }

@@ -4,6 +4,7 @@ mod chain;
 mod chain_cli;
 mod consensus;
 mod content;
+mod devnet;
 mod errors;
 mod gossip;
 mod harness;

@@ -43,13 +43,21 @@ impl DevnetArgs {
             }
         };
         let bin = std::env::current_exe().wrap_err("cannot locate the hal9 binary")?;
+        // From here on SIGINT, SIGTERM and SIGHUP end the devnet through the
+        // same shutdown as the end of the demo, so no node or anvil is left
+        // behind without its parent.
+        let mut signals = Signals::install()?;
         let chain = if self.standalone {
             None
         } else {
             if self.nodes < 3 {
                 bail!("chain mode needs at least 3 nodes (r = 3); use --standalone for fewer");
             }
-            let chain = DevChain::start(self.nodes).await?;
+            // Dropping an unfinished start kills the anvil it spawned.
+            let chain = tokio::select! {
+                c = DevChain::start(self.nodes) => c?,
+                sig = signals.recv() => bail!("interrupted by {sig} while starting the chain"),
+            };
             println!(
                 "local chain: anvil on {} (chain id {}), contracts deployed:",
                 chain.url, chain.deployment.chain_id
@@ -66,34 +74,97 @@ impl DevnetArgs {
             Some(chain)
         };
         println!("starting {} nodes under {}", self.nodes, dir.display());
-        let nodes = Cluster::init(&bin, &dir, self.nodes, |_| Vec::new()).await?;
-        if let Some(chain) = &chain {
-            for (i, node) in nodes.iter().enumerate() {
-                let lock = LOCK_DAYS[i % LOCK_DAYS.len()];
-                chain
-                    .prepare_node(node, i, &chain.url, tokens(STAKE), lock)
-                    .await?;
-                println!(
-                    "  node{i}: operator {} registered, staked {STAKE} HAL9, locked {lock} days",
-                    chain.operator(i).address()
-                );
+        let setup = async {
+            let nodes = Cluster::init(&bin, &dir, self.nodes, |_| Vec::new()).await?;
+            if let Some(chain) = &chain {
+                for (i, node) in nodes.iter().enumerate() {
+                    let lock = LOCK_DAYS[i % LOCK_DAYS.len()];
+                    chain
+                        .prepare_node(node, i, &chain.url, tokens(STAKE), lock)
+                        .await?;
+                    println!(
+                        "  node{i}: operator {} registered, staked {STAKE} HAL9, locked {lock} days",
+                        chain.operator(i).address()
+                    );
+                }
             }
-        }
-        let mut cluster = Cluster::launch(nodes).await?;
-        let result = match demo(&cluster, chain.is_none()).await {
-            Ok(()) => match &chain {
-                Some(chain) => demo_chain(&cluster, chain).await,
-                None => Ok(()),
-            },
-            Err(e) => Err(e),
+            eyre::Ok(Cluster::new(nodes))
         };
-        if result.is_ok() && self.keep_running {
-            println!("network running; press Ctrl-C to stop");
-            let _ = tokio::signal::ctrl_c().await;
+        let mut cluster = tokio::select! {
+            c = setup => c?,
+            sig = signals.recv() => bail!("interrupted by {sig} while preparing the nodes"),
+        };
+        let interrupted = {
+            let work = async {
+                cluster.start_nodes().await?;
+                demo(&cluster, chain.is_none()).await?;
+                if let Some(chain) = &chain {
+                    demo_chain(&cluster, chain).await?;
+                }
+                eyre::Ok(())
+            };
+            tokio::select! {
+                r = work => match r {
+                    Ok(()) if self.keep_running => {
+                        println!("network running; press Ctrl-C (or send SIGTERM) to stop");
+                        Ok(Some(signals.recv().await))
+                    }
+                    Ok(()) => Ok(None),
+                    Err(e) => Err(e),
+                },
+                sig = signals.recv() => Ok(Some(sig)),
+            }
+        };
+        let running = cluster.running();
+        println!("stopping {running} nodes");
+        // A second signal during the graceful stop kills what is still running.
+        let forced = {
+            let stop = cluster.stop();
+            tokio::pin!(stop);
+            tokio::select! {
+                r = &mut stop => { r?; None }
+                sig = signals.recv() => Some(sig),
+            }
+        };
+        if let Some(sig) = forced {
+            println!("{sig} during shutdown: killing the remaining nodes");
+            cluster.kill().await;
         }
-        cluster.stop().await?;
+        drop(chain);
         println!("all nodes stopped");
-        result
+        match interrupted? {
+            // Ending a --keep-running network is the normal way out.
+            Some(_) if self.keep_running => Ok(()),
+            Some(sig) => bail!("interrupted by {sig} before the demo finished"),
+            None => Ok(()),
+        }
+    }
+}
+
+/// The termination signals the devnet handles itself.
+struct Signals {
+    int: tokio::signal::unix::Signal,
+    term: tokio::signal::unix::Signal,
+    hup: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn install() -> eyre::Result<Self> {
+        use tokio::signal::unix::{SignalKind, signal};
+        Ok(Self {
+            int: signal(SignalKind::interrupt()).wrap_err("cannot handle SIGINT")?,
+            term: signal(SignalKind::terminate()).wrap_err("cannot handle SIGTERM")?,
+            hup: signal(SignalKind::hangup()).wrap_err("cannot handle SIGHUP")?,
+        })
+    }
+
+    /// Waits for the next signal and names it.
+    async fn recv(&mut self) -> &'static str {
+        tokio::select! {
+            _ = self.int.recv() => "SIGINT",
+            _ = self.term.recv() => "SIGTERM",
+            _ = self.hup.recv() => "SIGHUP",
+        }
     }
 }
 
