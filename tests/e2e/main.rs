@@ -5,6 +5,7 @@ mod chain_cli;
 mod consensus;
 mod content;
 mod errors;
+mod exec;
 mod gossip;
 mod harness;
 mod malicious;

@@ -9,6 +9,7 @@
 
 pub mod cid;
 pub mod content;
+pub mod failure;
 pub mod onchain;
 pub mod records;
 pub mod spec;
@@ -36,6 +37,7 @@ use tracing::{debug, info, warn};
 use self::{
     cid::RawCid,
     content::ContentSource,
+    failure::{Failure, FailureKind},
     records::{TaskRecord, TaskStatus, VerdictRecord, VoteRecord},
     spec::{SpecError, TaskMessage},
 };
@@ -271,7 +273,18 @@ impl EngineHandle {
             .ok_or_else(|| EngineError::UnknownTask(hex::encode(id.0)))?;
         let verdict = rec
             .verdict
+            .clone()
             .ok_or_else(|| EngineError::NoVerdict(rec.id.clone()))?;
+        if let Some(f) = hex::decode(&verdict.result)
+            .ok()
+            .and_then(|r| <[u8; 32]>::try_from(r).ok())
+            .and_then(|r| verdict_failure(&rec, &r))
+        {
+            return Err(EngineError::Output {
+                cid: verdict.output_cid,
+                reason: format!("the task has no output: {}", f.describe()),
+            });
+        }
         if let Some(own) = rec.own_output.as_deref().and_then(|h| hex::decode(h).ok())
             && hex::encode(keccak256(&[&own])) == verdict.result
         {
@@ -455,14 +468,196 @@ struct ExecJob {
     task: TaskId,
     round: Round,
     program: RawCid,
-    input: Arc<[u8]>,
+    /// The inline input, or `None` when the spec names it by CID.
+    input: Option<Arc<[u8]>>,
+    input_cid: Option<RawCid>,
+    input_hash: [u8; 32],
     fuel: u64,
+}
+
+/// How one execution ended.
+enum ExecResult {
+    /// The program's output and its CID.
+    Output(Vec<u8>, RawCid),
+    /// A deterministic failure: committed to like an output. The string is
+    /// the local, detailed reason (never part of the result).
+    Failure(Failure, String),
+    /// A host-dependent failure: this member abstains.
+    Abstain(String),
 }
 
 struct ExecDone {
     task: TaskId,
     round: Round,
-    result: Result<(Vec<u8>, RawCid), String>,
+    result: ExecResult,
+}
+
+/// Most program CIDs whose module digest the engine remembers.
+const MAX_PROGRAM_DIGESTS: usize = 1024;
+
+/// Module digests (SHA-256 of the module bytes) of programs fetched by CID:
+/// a raw-leaf CID names that digest itself, a dag-pb (multi-block) CID does
+/// not, so its digest is learnt when the bytes are first fetched.
+#[derive(Clone, Default)]
+struct ProgramDigests(Arc<std::sync::Mutex<HashMap<RawCid, ModuleDigest>>>);
+
+impl ProgramDigests {
+    fn get(&self, cid: &RawCid) -> Option<ModuleDigest> {
+        if cid.codec() == cid::RAW {
+            return Some(ModuleDigest(cid.digest()));
+        }
+        self.0.lock().ok()?.get(cid).copied()
+    }
+
+    fn insert(&self, cid: RawCid, digest: ModuleDigest) {
+        if cid.codec() == cid::RAW {
+            return;
+        }
+        if let Ok(mut m) = self.0.lock() {
+            if m.len() >= MAX_PROGRAM_DIGESTS {
+                m.clear();
+            }
+            m.insert(cid, digest);
+        }
+    }
+}
+
+/// What one execution needs, cloned into its task.
+struct ExecCtx {
+    content: Arc<dyn ContentSource>,
+    plugins: PluginEngine,
+    digests: ProgramDigests,
+    fetch_timeout: Duration,
+}
+
+impl ExecCtx {
+    /// The loaded module of `program`: from the cache when its digest is
+    /// known, else fetched (the content layer checks every block against
+    /// the CID), hashed and compiled. Errors are host-dependent: abstain.
+    async fn module(&self, program: RawCid) -> Result<ModuleDigest, String> {
+        if let Some(d) = self.digests.get(&program)
+            && self.plugins.cached(&d).is_some()
+        {
+            return Ok(d);
+        }
+        let wasm = self
+            .content
+            .get(program, self.fetch_timeout)
+            .await
+            .map_err(|e| format!("program {e}"))?;
+        let p2 = self.plugins.clone();
+        let digest = tokio::task::spawn_blocking(move || {
+            // The digest of the module bytes, whatever the CID's layout.
+            let digest = ModuleDigest::of(&wasm);
+            p2.load_verified(digest, &wasm).map(|_| digest)
+        })
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| format!("program {program} cannot be loaded: {e}"))?;
+        self.digests.insert(program, digest);
+        Ok(digest)
+    }
+
+    /// The input: inline, or fetched by CID (at most [`spec::MAX_INPUT_BYTES`])
+    /// and checked against the spec's `inputHash`.
+    async fn input(&self, job: &ExecJob) -> Result<Arc<[u8]>, ExecResult> {
+        if let Some(i) = &job.input {
+            return Ok(i.clone());
+        }
+        let fail = |kind, detail: String| {
+            ExecResult::Failure(
+                Failure {
+                    kind,
+                    fuel_limit: job.fuel,
+                },
+                detail,
+            )
+        };
+        let Some(cid) = job.input_cid else {
+            return Err(ExecResult::Abstain("the task's input is not known".into()));
+        };
+        let bytes = self
+            .content
+            .get(cid, self.fetch_timeout)
+            .await
+            .map_err(|e| ExecResult::Abstain(format!("input {e}")))?;
+        if bytes.len() > spec::MAX_INPUT_BYTES {
+            return Err(fail(
+                FailureKind::InputTooLarge,
+                format!(
+                    "input {cid} has {} bytes, expected at most {}",
+                    bytes.len(),
+                    spec::MAX_INPUT_BYTES
+                ),
+            ));
+        }
+        if keccak256(&[&bytes]) != job.input_hash {
+            return Err(fail(
+                FailureKind::InputMismatch,
+                format!("input {cid} does not hash to the spec's inputHash"),
+            ));
+        }
+        Ok(Arc::from(&bytes[..]))
+    }
+
+    async fn run(&self, job: ExecJob, wrong: bool) -> ExecResult {
+        let digest = match self.module(job.program).await {
+            Ok(d) => d,
+            Err(reason) => return ExecResult::Abstain(reason),
+        };
+        let input = match self.input(&job).await {
+            Ok(i) => i,
+            Err(r) => return r,
+        };
+        let fuel = job.fuel;
+        let req = ExecRequest {
+            module: digest,
+            input,
+            task_id: hal9_plugins::TaskId(job.task.0),
+            limits: None,
+        };
+        let p2 = self.plugins.clone();
+        let out = tokio::task::spawn_blocking(move || {
+            let mut req = req;
+            let Some(plugin) = p2.cached(&req.module) else {
+                return Err(None);
+            };
+            let mut limits = p2.default_limits(&plugin);
+            // The spec's fuel, exactly (validated against spec::MAX_FUEL),
+            // and the network's output limit: deterministic on every member.
+            limits.fuel = fuel;
+            limits.output_bytes = spec::MAX_OUTPUT_BYTES;
+            limits.wall_clock = spec::EXEC_WALL_CLOCK;
+            req.limits = Some(limits);
+            p2.execute(&req).map_err(Some)
+        })
+        .await;
+        let out = match out {
+            Ok(Ok(out)) => out,
+            Ok(Err(None)) => return ExecResult::Abstain("module evicted before it ran".into()),
+            Ok(Err(Some(e))) => {
+                return match FailureKind::of_plugin_error(&e) {
+                    Some(kind) => ExecResult::Failure(
+                        Failure {
+                            kind,
+                            fuel_limit: fuel,
+                        },
+                        e.to_string(),
+                    ),
+                    None => ExecResult::Abstain(e.to_string()),
+                };
+            }
+            Err(e) => return ExecResult::Abstain(e.to_string()),
+        };
+        let mut output = out.output;
+        if wrong {
+            output.push(0xff);
+        }
+        match self.content.add_result(Bytes::from(output.clone())).await {
+            Ok(cid) => ExecResult::Output(output, cid),
+            Err(e) => ExecResult::Abstain(format!("cannot store the output: {e}")),
+        }
+    }
 }
 
 /// The engine task.
@@ -488,6 +683,7 @@ pub struct Engine {
     exec_tx: mpsc::Sender<ExecDone>,
     exec_rx: mpsc::Receiver<ExecDone>,
     exec_slots: Arc<tokio::sync::Semaphore>,
+    program_digests: ProgramDigests,
     finished: broadcast::Sender<TaskId>,
     fault: Fault,
     chain: Option<onchain::ChainCtx>,
@@ -573,6 +769,7 @@ impl Engine {
             exec_slots: Arc::new(tokio::sync::Semaphore::new(
                 cfg.max_concurrent_executions.max(1),
             )),
+            program_digests: ProgramDigests::default(),
             cfg,
             keypair,
             driver,
@@ -989,7 +1186,25 @@ impl Engine {
     async fn on_exec_done(&mut self, done: ExecDone) {
         let now = now_ms();
         let fx = match done.result {
-            Ok((output, cid)) => {
+            ExecResult::Failure(failure, detail) => {
+                info!(target: "hal9::engine", task = %hex::encode(done.task.0), kind = failure.kind.label(), %detail, "deterministic failure; committing to it");
+                if let Some(rec) = self.tasks.get_mut(&done.task) {
+                    rec.error = Some(detail);
+                }
+                self.persist_task(done.task).await;
+                let Some(cid) = Cid::new(failure.cid().to_bytes()) else {
+                    return;
+                };
+                self.driver.apply(Input::ExecutionFinished {
+                    task: done.task,
+                    round: done.round,
+                    result: failure.result(),
+                    cid,
+                    salt: self.salt(&done.task, done.round),
+                    now,
+                })
+            }
+            ExecResult::Output(output, cid) => {
                 let result = ResultHash::of_output(&output);
                 if let Some(rec) = self.tasks.get_mut(&done.task) {
                     rec.own_output = Some(hex::encode(&output));
@@ -1007,11 +1222,18 @@ impl Engine {
                     now,
                 })
             }
-            Err(reason) => {
-                warn!(target: "hal9::engine", task = %hex::encode(done.task.0), %reason, "execution failed");
+            ExecResult::Abstain(reason) => {
+                warn!(target: "hal9::engine", task = %hex::encode(done.task.0), %reason, "execution failed on this host; abstaining");
                 if let Some(rec) = self.tasks.get_mut(&done.task) {
+                    // The task may already have failed for want of a quorum
+                    // while this member was still fetching: say why now.
+                    let failed = rec.status == TaskStatus::Failed;
                     rec.error = Some(reason);
+                    if failed {
+                        rec.error = Some(failure_cause(rec, rec.nondeterministic));
+                    }
                 }
+                self.persist_task(done.task).await;
                 self.driver.apply(Input::ExecutionFailed {
                     task: done.task,
                     round: done.round,
@@ -1040,54 +1262,19 @@ impl Engine {
 
     fn spawn_execution(&self, job: ExecJob) {
         let wrong = self.wrong_for(&job.task);
-        let (content, plugins, tx, slots) = (
-            self.content.clone(),
-            self.plugins.clone(),
-            self.exec_tx.clone(),
-            self.exec_slots.clone(),
-        );
-        let fetch_timeout = Duration::from_millis(self.cfg.fetch_timeout_ms);
+        let ctx = ExecCtx {
+            content: self.content.clone(),
+            plugins: self.plugins.clone(),
+            digests: self.program_digests.clone(),
+            fetch_timeout: Duration::from_millis(self.cfg.fetch_timeout_ms),
+        };
+        let (tx, slots) = (self.exec_tx.clone(), self.exec_slots.clone());
         tokio::spawn(async move {
             let (task, round) = (job.task, job.round);
-            let result = async {
-                let _permit = slots.acquire_owned().await.map_err(|e| e.to_string())?;
-                let digest = ModuleDigest(job.program.digest());
-                if plugins.cached(&digest).is_none() {
-                    let wasm = content.get(job.program, fetch_timeout).await?;
-                    let p2 = plugins.clone();
-                    tokio::task::spawn_blocking(move || {
-                        p2.load_verified(digest, &wasm).map(|_| ())
-                    })
-                    .await
-                    .map_err(|e| e.to_string())?
-                    .map_err(|e| e.to_string())?;
-                }
-                let req = ExecRequest {
-                    module: digest,
-                    input: job.input,
-                    task_id: hal9_plugins::TaskId(task.0),
-                    limits: None,
-                };
-                let fuel = job.fuel;
-                let p2 = plugins.clone();
-                let out = tokio::task::spawn_blocking(move || {
-                    let mut req = req;
-                    let plugin = p2.cached(&req.module).ok_or("module evicted")?;
-                    let mut limits = p2.default_limits(&plugin);
-                    limits.fuel = limits.fuel.min(fuel);
-                    req.limits = Some(limits);
-                    p2.execute(&req).map_err(|e| e.to_string())
-                })
-                .await
-                .map_err(|e| e.to_string())??;
-                let mut output = out.output;
-                if wrong {
-                    output.push(0xff);
-                }
-                let cid = content.add_result(Bytes::from(output.clone())).await?;
-                Ok::<_, String>((output, cid))
-            }
-            .await;
+            let result = match slots.acquire_owned().await {
+                Ok(_permit) => ctx.run(job, wrong).await,
+                Err(e) => ExecResult::Abstain(format!("execution slots closed: {e}")),
+            };
             let _ = tx
                 .send(ExecDone {
                     task,
@@ -1104,8 +1291,7 @@ impl Engine {
             self.chain_hooks(&fx).await;
             match fx {
                 Effect::Execute { task, round } => {
-                    let (Some(rec), Some(input)) = (self.tasks.get(&task), self.inputs.get(&task))
-                    else {
+                    let Some(rec) = self.tasks.get(&task) else {
                         continue;
                     };
                     let Ok(spec) = hex::decode(&rec.spec)
@@ -1114,15 +1300,24 @@ impl Engine {
                     else {
                         continue;
                     };
-                    let Ok(program) = spec.program() else {
+                    let (Ok(program), Ok(input_cid)) = (spec.program(), spec.input_cid()) else {
                         continue;
                     };
-                    debug!(target: "hal9::engine", task = %rec.id, ?round, "executing");
+                    let input = match input_cid {
+                        Some(_) => None,
+                        None => match self.inputs.get(&task) {
+                            Some(i) => Some(i.clone()),
+                            None => continue,
+                        },
+                    };
+                    debug!(target: "hal9::engine", task = %rec.id, ?round, by_cid = input_cid.is_some(), "executing");
                     self.spawn_execution(ExecJob {
                         task,
                         round,
                         program,
-                        input: input.clone(),
+                        input,
+                        input_cid,
+                        input_hash: spec.inputHash.0,
                         fuel: spec.fuelLimit,
                     });
                 }
@@ -1151,6 +1346,10 @@ impl Engine {
                             .map(|c| c.to_string())
                             .unwrap_or_else(|_| hex::encode(v.cid.as_bytes()));
                         info!(target: "hal9::engine", task = %rec.id, result = %hex::encode(v.result.0), output = %output_cid, "verdict");
+                        if let Some(f) = verdict_failure(rec, &v.result.0) {
+                            info!(target: "hal9::engine", task = %rec.id, kind = f.kind.label(), "the verdict is a deterministic failure");
+                            rec.error = Some(f.describe());
+                        }
                         rec.verdict = Some(VerdictRecord {
                             round: round_name(v.round).into(),
                             result: hex::encode(v.result.0),
@@ -1195,9 +1394,11 @@ impl Engine {
                     nondeterministic,
                 } => {
                     if let Some(rec) = self.tasks.get_mut(&task) {
-                        warn!(target: "hal9::engine", task = %rec.id, nondeterministic, "task failed: no quorum");
                         rec.status = TaskStatus::Failed;
                         rec.nondeterministic = nondeterministic;
+                        let cause = failure_cause(rec, nondeterministic);
+                        warn!(target: "hal9::engine", task = %rec.id, nondeterministic, %cause, "task failed: no quorum");
+                        rec.error = Some(cause);
                         changed.push(task);
                     }
                 }
@@ -1241,6 +1442,24 @@ impl Engine {
                 let _ = self.finished.send(task);
             }
         }
+    }
+}
+
+/// The deterministic failure a verdict's result stands for, if it is one.
+fn verdict_failure(rec: &TaskRecord, result: &[u8; 32]) -> Option<Failure> {
+    let spec = spec::TaskSpec::decode(&hex::decode(&rec.spec).ok()?).ok()?;
+    Failure::identify(result, spec.fuelLimit)
+}
+
+/// Why a task ended without a quorum, for `task status`: this node's own
+/// reason when it abstained (a program it could not fetch...), else what
+/// the committee's votes showed.
+fn failure_cause(rec: &TaskRecord, nondeterministic: bool) -> String {
+    let own = rec.error.as_deref().filter(|e| !e.is_empty());
+    match (own, nondeterministic) {
+        (Some(e), _) => format!("no quorum; this node could not execute: {e}"),
+        (None, true) => "no quorum: members revealed different results (nondeterministic program or faulty members)".into(),
+        (None, false) => "no quorum: too few members committed and revealed a result in time (program or input unavailable to them, or members offline)".into(),
     }
 }
 
