@@ -6,6 +6,7 @@ mod consensus;
 mod content;
 mod errors;
 mod exec;
+mod forged;
 mod gossip;
 mod harness;
 mod malicious;

@@ -234,6 +234,89 @@ fn certificate_round_trips() {
     assert!(Certificate::decode(&huge).unwrap_err().is_penalised());
 }
 
+#[test]
+fn signature_checks_are_split_from_committee_checks() {
+    let kp = keypair(3);
+    let me = kp.public().to_peer_id();
+    let task = TaskId([6; 32]);
+    let (result, salt, cid) = (
+        ResultHash([1; 32]),
+        Salt([2; 32]),
+        Cid::new(vec![9; 36]).unwrap(),
+    );
+    let b = VoteBatch::sign(
+        &kp,
+        1,
+        vec![
+            VoteItem::Commit(CommitVote {
+                task,
+                round: Round::Primary,
+                commitment: Commitment::compute(&result, &salt, &me),
+            }),
+            VoteItem::Reveal(RevealVote {
+                task,
+                round: Round::Primary,
+                result,
+                salt,
+                cid: cid.clone(),
+            }),
+        ],
+    )
+    .unwrap()
+    .verify()
+    .unwrap();
+    let good = Certificate {
+        task,
+        round: Round::Primary,
+        result,
+        cid,
+        votes: vec![CertifiedVote {
+            commit: b.signed_vote(0).unwrap(),
+            reveal: b.signed_vote(1).unwrap(),
+        }],
+    };
+    let v = good.clone().verify_signatures().expect("well signed");
+    assert_eq!(v.signers().collect::<Vec<_>>(), vec![&me]);
+    // Signed fine, but one signer is no quorum of a fixed committee of 3.
+    let committee = vec![
+        me,
+        keypair(4).public().to_peer_id(),
+        keypair(5).public().to_peer_id(),
+    ];
+    let set = ValidatorSet::new(
+        (3..9)
+            .map(|n| Validator {
+                peer: hal9_consensus::testkit::peer(n),
+                weight: 1,
+                capabilities: Default::default(),
+            })
+            .collect(),
+    )
+    .unwrap();
+    let params = TaskParams::fixed(committee);
+    assert!(matches!(
+        v.verify_committee(&set, &params),
+        Err(CertificateError::NoQuorum { .. })
+    ));
+    assert!(matches!(
+        good.verify(&set, &params),
+        Err(CertificateError::NoQuorum { .. })
+    ));
+    // A signature that does not verify is caught without any committee.
+    let mut forged = good.clone();
+    forged.votes[0].reveal.signature[0] ^= 1;
+    assert!(matches!(
+        forged.verify_signatures(),
+        Err(CertificateError::Unsigned { .. })
+    ));
+    // Claiming another member's votes with one's own signature fails too.
+    let other = keypair(4).public().to_peer_id();
+    let mut claimed = good;
+    claimed.votes[0].commit.signer = other;
+    claimed.votes[0].reveal.signer = other;
+    assert!(claimed.verify_signatures().is_err());
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 128, ..ProptestConfig::default() })]
 

@@ -322,50 +322,205 @@ pub enum Inbound {
     Task(TaskMessage),
     /// A verified vote batch.
     Votes(VerifiedBatch),
-    /// A verdict certificate (verified by the task state before use).
-    Certificate(Box<Certificate>),
+    /// A verdict certificate whose signatures were checked (the task state
+    /// checks its committee).
+    Certificate(Box<hal9_consensus::VerifiedCertificate>),
     /// An EIP-712 attestation of a member (chain mode).
     Attestation(crate::chain::Attestation),
     /// A chain event (chain mode).
     Chain(crate::chain::ChainInput),
 }
 
-/// Subscribes the node to the tasks and votes topics with their validators.
-pub async fn subscribe_topics(net: &NetworkHandle) -> Result<(), hal9_p2p::Error> {
-    net.subscribe(TASKS_TOPIC, spec::MAX_TASK_MESSAGE, validate_task)
-        .await?;
+/// The gossip validators of the engine's topics. Each message is decoded
+/// and verified once, here, before gossipsub delivers or forwards it; an
+/// accepted message goes straight to the engine as its verified value, so
+/// nothing is decoded or signature-checked a second time. A bad signature,
+/// or a signer outside the validator set, is a `Reject`: gossipsub does not
+/// forward the message and lowers the sender's score.
+#[derive(Clone)]
+pub struct GossipValidators {
+    /// The validator set vote and certificate signers must belong to
+    /// (standalone mode). `None` in chain mode, where membership is the
+    /// chain's committee, checked by the task state.
+    members: Option<Arc<ValidatorSet>>,
+    inbound: mpsc::Sender<Inbound>,
+    metrics: GossipMetrics,
+}
+
+/// Counters of the engine's gossip validators, by topic and outcome.
+#[derive(Clone, Default)]
+struct GossipMetrics {
+    checked: prometheus_client::metrics::family::Family<
+        Vec<(&'static str, &'static str)>,
+        prometheus_client::metrics::counter::Counter,
+    >,
+}
+
+impl GossipMetrics {
+    fn count(&self, topic: &'static str, v: &Validation) -> Validation {
+        let outcome = match v {
+            Validation::Accept => "accepted",
+            Validation::Reject(_) => "rejected",
+            Validation::Ignore(_) => "ignored",
+        };
+        self.checked
+            .get_or_create(&vec![("topic", topic), ("outcome", outcome)])
+            .inc();
+        v.clone()
+    }
+}
+
+impl GossipValidators {
+    /// Validators that hand accepted messages to `inbound`.
+    pub fn new(members: Option<ValidatorSet>, inbound: mpsc::Sender<Inbound>) -> Self {
+        Self {
+            members: members.map(Arc::new),
+            inbound,
+            metrics: GossipMetrics::default(),
+        }
+    }
+
+    /// Registers the `hal9_engine_gossip_checked` counter.
+    pub fn register(&self, registry: &mut prometheus_client::registry::Registry) {
+        registry.register(
+            "hal9_engine_gossip_checked",
+            "Gossip messages checked by the engine's validators, by topic and outcome",
+            self.metrics.checked.clone(),
+        );
+    }
+
+    /// Hands a verified message to the engine. A full queue means the
+    /// engine is overloaded: the message is ignored (not forwarded, no
+    /// penalty for the sender).
+    fn deliver(&self, msg: Inbound) -> Validation {
+        match self.inbound.try_send(msg) {
+            Ok(()) => Validation::Accept,
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                Validation::Ignore("the engine's inbound queue is full".into())
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => {
+                Validation::Ignore("the engine has stopped".into())
+            }
+        }
+    }
+
+    fn is_member(&self, peer: &PeerId) -> bool {
+        self.members.as_ref().is_none_or(|m| m.contains(peer))
+    }
+
+    fn check_task(&self, data: &[u8]) -> Validation {
+        match TaskMessage::decode(data) {
+            Ok(t) => self.deliver(Inbound::Task(t)),
+            Err(SpecError::Unsupported(v)) => {
+                Validation::Ignore(format!("task message version {v}"))
+            }
+            Err(e) => Validation::Reject(e.to_string()),
+        }
+    }
+
+    fn check_votes(&self, data: &[u8]) -> Validation {
+        match decode_votes(data) {
+            Ok(b) if !self.is_member(&b.signer()) => Validation::Reject(format!(
+                "vote batch signed by {}, which is not in the validator set",
+                b.signer()
+            )),
+            Ok(b) => self.deliver(Inbound::Votes(b)),
+            Err((true, e)) => Validation::Ignore(e),
+            Err((false, e)) => Validation::Reject(e),
+        }
+    }
+
+    fn check_certificate(&self, data: &[u8]) -> Validation {
+        let cert = match decode_certificate(data) {
+            Ok(c) => c,
+            Err((true, e)) => return Validation::Ignore(e),
+            Err((false, e)) => return Validation::Reject(e),
+        };
+        let verified = match cert.verify_signatures() {
+            Ok(v) => v,
+            Err(e) => return Validation::Reject(format!("certificate does not verify: {e}")),
+        };
+        if let Some(p) = verified.signers().find(|p| !self.is_member(p)) {
+            return Validation::Reject(format!(
+                "certificate signed by {p}, which is not in the validator set"
+            ));
+        }
+        self.deliver(Inbound::Certificate(Box::new(verified)))
+    }
+
+    fn check_attestation(&self, data: &[u8]) -> Validation {
+        match crate::chain::Attestation::decode(data) {
+            Ok(a) => self.deliver(Inbound::Attestation(a)),
+            Err(crate::chain::attest::AttestError::Unsupported(v)) => {
+                Validation::Ignore(format!("attestation version {v}"))
+            }
+            Err(e) => Validation::Reject(e.to_string()),
+        }
+    }
+}
+
+struct TopicValidator {
+    v: GossipValidators,
+    check: fn(&GossipValidators, &[u8]) -> Validation,
+    topic: &'static str,
+}
+
+impl hal9_p2p::Validator for TopicValidator {
+    fn validate(&self, _: &PeerId, data: &[u8]) -> Validation {
+        let v = (self.check)(&self.v, data);
+        self.v.metrics.count(self.topic, &v)
+    }
+}
+
+/// Subscribes the node to the tasks, votes and certificates topics with
+/// their validators.
+pub async fn subscribe_topics(
+    net: &NetworkHandle,
+    v: &GossipValidators,
+) -> Result<(), hal9_p2p::Error> {
+    let topic = |check, topic| TopicValidator {
+        v: v.clone(),
+        check,
+        topic,
+    };
+    net.subscribe(
+        TASKS_TOPIC,
+        spec::MAX_TASK_MESSAGE,
+        topic(GossipValidators::check_task, "tasks"),
+    )
+    .await?;
     net.subscribe(
         VOTES_TOPIC,
         hal9_consensus::wire::MAX_VOTE_BATCH_BYTES + 64,
-        validate_votes,
+        topic(GossipValidators::check_votes, "votes"),
     )
     .await?;
-    net.subscribe(CERTS_TOPIC, MAX_CERT_MESSAGE, validate_certificate)
-        .await
-}
-
-/// Subscribes the attestations topic (chain mode).
-pub async fn subscribe_chain_topics(net: &NetworkHandle) -> Result<(), hal9_p2p::Error> {
     net.subscribe(
-        crate::chain::ATTEST_TOPIC,
-        crate::chain::attest::MAX_ATTEST_BYTES,
-        validate_attestation,
+        CERTS_TOPIC,
+        MAX_CERT_MESSAGE,
+        topic(GossipValidators::check_certificate, "certificates"),
     )
     .await
 }
 
-/// Validator of the attestations topic: well-formed and recoverable.
-pub fn validate_attestation(_: &PeerId, data: &[u8]) -> Validation {
-    match crate::chain::Attestation::decode(data) {
-        Ok(_) => Validation::Accept,
-        Err(crate::chain::attest::AttestError::Unsupported(v)) => {
-            Validation::Ignore(format!("attestation version {v}"))
-        }
-        Err(e) => Validation::Reject(e.to_string()),
-    }
+/// Subscribes the attestations topic (chain mode).
+pub async fn subscribe_chain_topics(
+    net: &NetworkHandle,
+    v: &GossipValidators,
+) -> Result<(), hal9_p2p::Error> {
+    net.subscribe(
+        crate::chain::ATTEST_TOPIC,
+        crate::chain::attest::MAX_ATTEST_BYTES,
+        TopicValidator {
+            v: v.clone(),
+            check: GossipValidators::check_attestation,
+            topic: "attestations",
+        },
+    )
+    .await
 }
 
-/// Decodes a certificate envelope (the engine verifies signatures against the committee).
+/// Decodes a certificate envelope (signatures are checked by the caller).
 pub fn decode_certificate(data: &[u8]) -> Result<Certificate, (bool, String)> {
     let env =
         Envelope::decode(data, MAX_CERT_MESSAGE).map_err(|e| (e.is_ignorable(), e.to_string()))?;
@@ -375,78 +530,23 @@ pub fn decode_certificate(data: &[u8]) -> Result<Certificate, (bool, String)> {
     Certificate::decode(&env.payload).map_err(|e| (!e.is_penalised(), e.to_string()))
 }
 
-/// Validator of the certificates topic.
-pub fn validate_certificate(_: &PeerId, data: &[u8]) -> Validation {
-    match decode_certificate(data) {
-        Ok(_) => Validation::Accept,
-        Err((true, e)) => Validation::Ignore(e),
-        Err((false, e)) => Validation::Reject(e),
-    }
-}
-
 /// Hands a network event to the engine if it belongs to it; gives it back
 /// otherwise. `Err` means the engine has stopped.
 pub async fn route(
     ev: hal9_p2p::NetworkEvent,
-    inbound: &mpsc::Sender<Inbound>,
+    _inbound: &mpsc::Sender<Inbound>,
 ) -> Result<Option<hal9_p2p::NetworkEvent>, EngineError> {
-    let msg = match &ev {
-        hal9_p2p::NetworkEvent::Message { topic, data, .. } if topic == TASKS_TOPIC => {
-            match TaskMessage::decode(data) {
-                Ok(t) => Inbound::Task(t),
-                Err(e) => {
-                    warn!(target: "hal9::engine", error = %e, "task passed validation but does not decode");
-                    return Ok(None);
-                }
-            }
-        }
-        hal9_p2p::NetworkEvent::Message { topic, data, .. } if topic == CERTS_TOPIC => {
-            match decode_certificate(data) {
-                Ok(c) => Inbound::Certificate(Box::new(c)),
-                Err((_, e)) => {
-                    warn!(target: "hal9::engine", error = %e, "certificate passed validation but does not decode");
-                    return Ok(None);
-                }
-            }
-        }
-        hal9_p2p::NetworkEvent::Message { topic, data, .. }
-            if topic == crate::chain::ATTEST_TOPIC =>
+    match &ev {
+        // The topic validators have already handed these to the engine.
+        hal9_p2p::NetworkEvent::Message { topic, .. }
+            if topic == TASKS_TOPIC
+                || topic == VOTES_TOPIC
+                || topic == CERTS_TOPIC
+                || topic == crate::chain::ATTEST_TOPIC =>
         {
-            match crate::chain::Attestation::decode(data) {
-                Ok(a) => Inbound::Attestation(a),
-                Err(_) => return Ok(None),
-            }
+            Ok(None)
         }
-        hal9_p2p::NetworkEvent::Message { topic, data, .. } if topic == VOTES_TOPIC => {
-            match decode_votes(data) {
-                Ok(b) => Inbound::Votes(b),
-                Err((_, e)) => {
-                    warn!(target: "hal9::engine", error = %e, "votes passed validation but do not decode");
-                    return Ok(None);
-                }
-            }
-        }
-        _ => return Ok(Some(ev)),
-    };
-    inbound.send(msg).await.map_err(|_| EngineError::Stopped)?;
-    Ok(None)
-}
-
-/// Validator of the tasks topic.
-pub fn validate_task(_: &PeerId, data: &[u8]) -> Validation {
-    match TaskMessage::decode(data) {
-        Ok(_) => Validation::Accept,
-        Err(SpecError::Unsupported(v)) => Validation::Ignore(format!("task message version {v}")),
-        Err(e) => Validation::Reject(e.to_string()),
-    }
-}
-
-/// Validator of the votes topic: decodes the envelope and checks the batch signature.
-pub fn validate_votes(_: &PeerId, data: &[u8]) -> Validation {
-    match decode_votes(data) {
-        Ok(_) => Validation::Accept,
-        Err((true, e)) => Validation::Ignore(e),
-        Err((false, e)) => Validation::Reject(e),
+        _ => Ok(Some(ev)),
     }
 }
 
@@ -814,6 +914,14 @@ impl Engine {
         self
     }
 
+    /// The validators of the engine's gossip topics, handing accepted
+    /// messages to `inbound` (the sender [`Engine::new`] returned). Signers
+    /// must belong to the validator set in standalone mode.
+    pub fn gossip_validators(&self, inbound: &mpsc::Sender<Inbound>) -> GossipValidators {
+        let members = (!self.chain_mode()).then(|| self.validators.clone());
+        GossipValidators::new(members, inbound.clone())
+    }
+
     /// Makes this node report wrong results (byzantine tests only).
     #[cfg(feature = "fault-injection")]
     pub fn with_wrong_results(mut self) -> Self {
@@ -1059,8 +1167,12 @@ impl Engine {
             }
             Inbound::Certificate(cert) => {
                 // Only for tasks this node follows and has not decided yet.
-                if self.tasks.get(&cert.task).is_some_and(|r| !r.is_final()) {
-                    let fx = self.driver.apply(Input::CertificateSeen {
+                if self
+                    .tasks
+                    .get(&cert.certificate().task)
+                    .is_some_and(|r| !r.is_final())
+                {
+                    let fx = self.driver.apply(Input::VerifiedCertificateSeen {
                         certificate: *cert,
                         now: now_ms(),
                     });
