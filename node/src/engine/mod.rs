@@ -980,7 +980,7 @@ impl Engine {
                         rec.committee.iter().map(|p| p.parse().ok()).collect();
                     committee.map(TaskParams::fixed)
                 } else {
-                    Some(TaskParams::drawn(rec.replicas as usize, None))
+                    standalone_params(&rec).ok()
                 };
                 if let Some(params) = params {
                     to_resume.push((id, params));
@@ -1119,7 +1119,7 @@ impl Engine {
                 EngineError::Certificate("stored committee holds an invalid peer id".into())
             })?)
         } else {
-            TaskParams::drawn(rec.replicas as usize, None)
+            standalone_params(rec).map_err(EngineError::Certificate)?
         };
         cert.verify(&self.validators, &params)
             .map_err(|e| EngineError::Certificate(e.to_string()))?;
@@ -1184,14 +1184,17 @@ impl Engine {
 
     async fn on_task(&mut self, t: TaskMessage) {
         let id = t.id;
+        // Standalone sortition draws from the genesis validators offering
+        // the spec's capability (ADR 0021), with their genesis weights.
+        let capability = t.spec.standalone_capability();
         let params = TaskParams {
             r: t.spec.replicas as usize,
-            capability: None,
+            capability: capability.clone().ok().flatten(),
             committee: None,
         };
         let committee = self
             .validators
-            .committee(&id, params.r, None)
+            .committee(&id, params.r, params.capability.as_deref())
             .map(|c| c.iter().map(|p| p.to_string()).collect())
             .unwrap_or_default();
         let program = t.spec.program().map(|c| c.to_string()).unwrap_or_default();
@@ -1212,9 +1215,19 @@ impl Engine {
             outcomes: Vec::new(),
             chain: None,
         };
-        info!(target: "hal9::engine", task = %rec.id, program = %rec.program, r = rec.replicas, "task seen");
+        info!(target: "hal9::engine", task = %rec.id, program = %rec.program, r = rec.replicas, capability = ?params.capability, "task seen");
         self.inputs.insert(id, t.input.into());
         self.tasks.insert(id, rec);
+        if let Err(e) = capability {
+            if let Some(rec) = self.tasks.get_mut(&id) {
+                warn!(target: "hal9::engine", task = %rec.id, error = %e, "task rejected");
+                rec.status = TaskStatus::Rejected;
+                rec.error = Some(e.to_string());
+            }
+            self.persist_task(id).await;
+            let _ = self.finished.send(id);
+            return;
+        }
         self.persist_task(id).await;
         let fx = self.driver.apply(Input::TaskSeen {
             task: id,
@@ -1555,6 +1568,24 @@ impl Engine {
             }
         }
     }
+}
+
+/// Whether the task's spec names its input by CID (nothing inline).
+fn input_by_cid(rec: &TaskRecord) -> bool {
+    hex::decode(&rec.spec)
+        .ok()
+        .and_then(|b| spec::TaskSpec::decode(&b).ok())
+        .is_some_and(|s| !s.inputCid.is_empty())
+}
+
+/// The parameters of a standalone task: its replication and capability.
+fn standalone_params(rec: &TaskRecord) -> Result<TaskParams, String> {
+    let spec = hex::decode(&rec.spec)
+        .map_err(|e| e.to_string())
+        .and_then(|b| spec::TaskSpec::decode(&b).map_err(|e| e.to_string()))
+        .map_err(|e| format!("stored spec of task {} does not decode: {e}", rec.id))?;
+    let capability = spec.standalone_capability().map_err(|e| e.to_string())?;
+    Ok(TaskParams::drawn(rec.replicas as usize, capability))
 }
 
 /// The deterministic failure a verdict's result stands for, if it is one.

@@ -113,6 +113,23 @@ impl TaskSpec {
         Ok(())
     }
 
+    /// The capability a standalone committee is drawn on: capability bit 0
+    /// is WASM execution (`"wasm"` in the genesis file), bit n > 0 is
+    /// `"cap<n>"`. Standalone sortition draws on one capability, so a spec
+    /// naming several bits is refused there (chain mode draws on all bits).
+    pub fn standalone_capability(&self) -> Result<Option<String>, SpecError> {
+        match self.capabilities {
+            0 => Ok(None),
+            c if c.is_power_of_two() => Ok(Some(match c.trailing_zeros() {
+                0 => "wasm".to_string(),
+                n => format!("cap{n}"),
+            })),
+            c => Err(SpecError::Invalid(format!(
+                "standalone committees are drawn on one capability, found capability bits {c:#x}"
+            ))),
+        }
+    }
+
     /// The input's CID, when the input is not carried inline.
     pub fn input_cid(&self) -> Result<Option<RawCid>, SpecError> {
         if self.inputCid.is_empty() {
@@ -288,6 +305,19 @@ mod tests {
         assert!(err.to_string().contains("network maximum"), "{err}");
         s.fuelLimit = 0;
         assert!(TaskMessage::new(s, vec![]).is_err());
+    }
+
+    #[test]
+    fn capability_bits_name_genesis_capabilities() {
+        let mut s = spec(b"", 3);
+        assert_eq!(s.standalone_capability().unwrap(), None);
+        s.capabilities = 1;
+        assert_eq!(s.standalone_capability().unwrap().as_deref(), Some("wasm"));
+        s.capabilities = 1 << 5;
+        assert_eq!(s.standalone_capability().unwrap().as_deref(), Some("cap5"));
+        s.capabilities = 3;
+        let err = s.standalone_capability().unwrap_err();
+        assert!(err.to_string().contains("0x3"), "{err}");
     }
 
     #[test]
