@@ -16,21 +16,10 @@ use hal9_node::{
     },
 };
 
-use crate::harness::{Cluster, bin, hal9};
-
-fn patient(_: usize) -> Vec<String> {
-    vec![
-        "--commit-timeout-ms".into(),
-        "30000".into(),
-        "--reveal-timeout-ms".into(),
-        "10000".into(),
-    ]
-}
-
-fn sha256(data: &[u8]) -> Vec<u8> {
-    use sha2::Digest;
-    sha2::Sha256::digest(data).to_vec()
-}
+use crate::{
+    consensus::{patient, sha256_hex},
+    harness::{Cluster, hal9},
+};
 
 /// Deterministic filler bytes (xorshift), so the chunks of a padded module
 /// are all different blocks.
@@ -103,13 +92,7 @@ async fn member_record(cluster: &Cluster, rec: &TaskRecord, id: &str) -> TaskRec
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn large_programs_inputs_by_cid_and_deterministic_failures() {
     let dir = tempfile::tempdir().unwrap();
-    let mut cluster = Cluster::start_with(&bin(), dir.path(), 5, patient)
-        .await
-        .unwrap();
-    cluster
-        .wait_full_mesh(Duration::from_secs(30))
-        .await
-        .unwrap();
+    let mut cluster = crate::harness::meshed(dir.path(), 5, patient).await;
     let c0 = cluster.nodes[0].client().unwrap();
 
     // A 1 MiB module is a multi-block dag-pb file: its CID's digest is the
@@ -128,7 +111,7 @@ async fn large_programs_inputs_by_cid_and_deterministic_failures() {
     assert_eq!(rec.status, TaskStatus::Verified, "{rec:?}");
     assert_eq!(
         c0.task_result(&id).await.unwrap(),
-        hex::encode(sha256(b"big program")).as_bytes()
+        sha256_hex(b"big program").as_bytes()
     );
 
     // A 300 KiB input is named by CID and fetched by every member.
@@ -154,7 +137,7 @@ async fn large_programs_inputs_by_cid_and_deterministic_failures() {
             .task_result(&id)
             .await
             .unwrap(),
-        hex::encode(sha256(&input)).as_bytes()
+        sha256_hex(&input).as_bytes()
     );
 
     // Out of fuel on every member: the committee reaches a verdict on the failure.

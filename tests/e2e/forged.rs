@@ -10,10 +10,9 @@ use hal9_consensus::{
 };
 use hal9_node::engine::{CERTS_TOPIC, VOTES_TOPIC};
 use hal9_p2p::{
-    Keypair, Network, NetworkConfig, NetworkHandle, PeerId, Validation,
+    Keypair, PeerId,
     wire::{Envelope, Kind},
 };
-use prometheus_client::registry::Registry;
 
 use crate::harness::{Cluster, NodeProc, bin, eventually, metric};
 
@@ -77,46 +76,6 @@ fn outsider_batch(key: &Keypair) -> Vec<u8> {
     Envelope::new(Kind::Votes, batch.encode()).encode()
 }
 
-async fn attacker_on(cluster: &Cluster, a: &NodeProc) -> (NetworkHandle, Keypair, String) {
-    let mut cfg = NetworkConfig::local_tcp();
-    cfg.bootstrap = vec![cluster.bootstrap.parse().unwrap()];
-    cfg.max_connections = 1;
-    cfg.target_peers = 1;
-    let key = Keypair::generate_ed25519();
-    let mut registry = Registry::default();
-    let (net, attacker, _events) = Network::new(key.clone(), cfg, &mut registry).await.unwrap();
-    tokio::spawn(net.run());
-    for topic in [CERTS_TOPIC, VOTES_TOPIC] {
-        attacker
-            .subscribe(topic, usize::MAX, |_: &PeerId, _: &[u8]| Validation::Accept)
-            .await
-            .unwrap();
-    }
-    let id = attacker.local_peer_id().to_string();
-    let c = a.client().unwrap();
-    eventually(
-        Duration::from_secs(15),
-        "node A to see the attacker on both topics",
-        || {
-            let (c, id) = (c.clone(), id.clone());
-            async move {
-                let peers = c.peers().await.ok()?;
-                peers
-                    .iter()
-                    .any(|p| {
-                        p.peer_id == id
-                            && [CERTS_TOPIC, VOTES_TOPIC]
-                                .iter()
-                                .all(|t| p.topics.iter().any(|x| x == t))
-                    })
-                    .then_some(())
-            }
-        },
-    )
-    .await;
-    (attacker, key, id)
-}
-
 async fn score_of(a: &NodeProc, id: &str) -> Option<f64> {
     a.client()
         .unwrap()
@@ -146,7 +105,9 @@ async fn forged_certificates_and_outsider_votes_are_rejected_and_penalised() {
         .await
         .unwrap();
     let (a, b) = (&cluster.nodes[0], &cluster.nodes[1]);
-    let (attacker, key, attacker_id) = attacker_on(&cluster, a).await;
+    let (attacker, key) =
+        crate::harness::attacker(&cluster, &[CERTS_TOPIC, VOTES_TOPIC], 1 << 20).await;
+    let attacker_id = attacker.local_peer_id().to_string();
     let before = score_of(a, &attacker_id).await.unwrap_or(0.0);
 
     // A certificate claiming node B's signatures, signed by the attacker.

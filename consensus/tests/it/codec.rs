@@ -184,11 +184,10 @@ fn signer_that_is_not_an_ed25519_identity_is_rejected() {
     );
 }
 
-#[test]
-fn certificate_round_trips() {
+/// A one-vote certificate of `keypair(3)` for `task`, correctly signed.
+fn signed_certificate(task: TaskId) -> Certificate {
     let kp = keypair(3);
     let me = kp.public().to_peer_id();
-    let task = TaskId([5; 32]);
     let (result, salt, cid) = (
         ResultHash([1; 32]),
         Salt([2; 32]),
@@ -215,7 +214,7 @@ fn certificate_round_trips() {
     .unwrap()
     .verify()
     .unwrap();
-    let c = Certificate {
+    Certificate {
         task,
         round: Round::Primary,
         result,
@@ -224,7 +223,12 @@ fn certificate_round_trips() {
             commit: b.signed_vote(0).unwrap(),
             reveal: b.signed_vote(1).unwrap(),
         }],
-    };
+    }
+}
+
+#[test]
+fn certificate_round_trips() {
+    let c = signed_certificate(TaskId([5; 32]));
     let back = Certificate::decode(&c.encode()).unwrap();
     assert_eq!(back, c);
     let mut bad = c.encode();
@@ -236,45 +240,8 @@ fn certificate_round_trips() {
 
 #[test]
 fn signature_checks_are_split_from_committee_checks() {
-    let kp = keypair(3);
-    let me = kp.public().to_peer_id();
-    let task = TaskId([6; 32]);
-    let (result, salt, cid) = (
-        ResultHash([1; 32]),
-        Salt([2; 32]),
-        Cid::new(vec![9; 36]).unwrap(),
-    );
-    let b = VoteBatch::sign(
-        &kp,
-        1,
-        vec![
-            VoteItem::Commit(CommitVote {
-                task,
-                round: Round::Primary,
-                commitment: Commitment::compute(&result, &salt, &me),
-            }),
-            VoteItem::Reveal(RevealVote {
-                task,
-                round: Round::Primary,
-                result,
-                salt,
-                cid: cid.clone(),
-            }),
-        ],
-    )
-    .unwrap()
-    .verify()
-    .unwrap();
-    let good = Certificate {
-        task,
-        round: Round::Primary,
-        result,
-        cid,
-        votes: vec![CertifiedVote {
-            commit: b.signed_vote(0).unwrap(),
-            reveal: b.signed_vote(1).unwrap(),
-        }],
-    };
+    let me = keypair(3).public().to_peer_id();
+    let good = signed_certificate(TaskId([6; 32]));
     let v = good.clone().verify_signatures().expect("well signed");
     assert_eq!(v.signers().collect::<Vec<_>>(), vec![&me]);
     // Signed fine, but one signer is no quorum of a fixed committee of 3.
