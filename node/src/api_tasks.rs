@@ -224,12 +224,12 @@ async fn submit(
             committee: Vec::new(),
         }));
     };
-    // Chain mode: make the task available first (an input above the inline
-    // limit is added and provided on IPFS, the task is gossiped), and only
-    // then escrow the fee and draw the committee on chain. A publish that
-    // fails ends the request before any fee is escrowed, so nothing is lost
-    // and nothing is posted twice; members hold the gossiped task until its
-    // `TaskPosted` event arrives.
+    // Chain mode: an input above the inline limit is added and provided on
+    // IPFS before the fee is escrowed, and the spec names it by CID, so a
+    // member that misses the gossip starts from the `TaskPosted` event alone.
+    // Then escrow the fee and draw the committee on chain, then gossip the
+    // task; members start when they have both (an inline input is still
+    // gossiped once, after the escrow: see the report of issue 12).
     let chain_err = |e: String| ApiError::new(StatusCode::BAD_GATEWAY, e);
     let params = link
         .client
@@ -258,7 +258,6 @@ async fn submit(
     let msg = prepare_task(&s.net.content(), &req, link.address(), deadline).await?;
     let spec = <hal9_market::TaskSpec as alloy_sol_types::SolValue>::abi_decode(&msg.spec.encode())
         .map_err(|e| bad(format!("spec: {e}")))?;
-    let id = engine.submit(msg).await?;
     let posted = {
         let _guard = link.send_lock.lock().await;
         link.client
@@ -266,6 +265,7 @@ async fn submit(
             .await
             .map_err(|e| chain_err(e.to_string()))?
     };
+    let id = engine.submit(msg).await?;
     Ok(Json(Submitted {
         id: hex::encode(id.0),
         tx: posted.block.map(|b| format!("block {b}")),
