@@ -44,6 +44,42 @@ pub struct Certificate {
     pub votes: Vec<CertifiedVote>,
 }
 
+/// A certificate whose votes and signatures were checked by
+/// [`Certificate::verify_signatures`]; only its committee is left to check.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VerifiedCertificate {
+    certificate: Certificate,
+    signers: BTreeSet<PeerId>,
+}
+
+impl VerifiedCertificate {
+    /// The certificate.
+    pub fn certificate(&self) -> &Certificate {
+        &self.certificate
+    }
+
+    /// The distinct signers.
+    pub fn signers(&self) -> impl Iterator<Item = &PeerId> {
+        self.signers.iter()
+    }
+
+    /// Back to the plain certificate.
+    pub fn into_inner(self) -> Certificate {
+        self.certificate
+    }
+
+    /// Checks the signers against the committee and the quorum (the
+    /// signatures were checked already).
+    pub fn verify_committee(
+        &self,
+        validators: &ValidatorSet,
+        params: &TaskParams,
+    ) -> Result<(), CertificateError> {
+        self.certificate
+            .check_committee(&self.signers, validators, params)
+    }
+}
+
 /// Task parameters a verifier needs to re-derive the committee.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub struct TaskParams {
@@ -86,30 +122,24 @@ impl Certificate {
         validators: &ValidatorSet,
         params: &TaskParams,
     ) -> Result<(), CertificateError> {
-        let committee_err = |source| CertificateError::Committee {
-            task: self.task,
-            round: self.round,
-            source,
-        };
-        let cap = params.capability.as_deref();
-        let committee = match (&params.committee, self.round) {
-            (Some(fixed), Round::Primary) => fixed.clone(),
-            (Some(_), Round::Escalation) => {
-                return Err(committee_err(CommitteeError::NoEscalation));
-            }
-            (None, round) => {
-                let primary = validators
-                    .committee(&self.task, params.r, cap)
-                    .map_err(committee_err)?;
-                match round {
-                    Round::Primary => primary,
-                    Round::Escalation => validators
-                        .escalation_committee(&self.task, &primary, params.r, cap)
-                        .map_err(committee_err)?,
-                }
-            }
-        };
-        let q = quorum(committee.len());
+        let signers = self.check_votes()?;
+        self.check_committee(&signers, validators, params)
+    }
+
+    /// Checks what needs no committee: every vote is a commit and a reveal
+    /// of this task, round and result by one signer, the reveal opens the
+    /// commit, signers are distinct, and every signature verifies. A gossip
+    /// validator runs this once; the task state then only checks the
+    /// committee ([`VerifiedCertificate::verify_committee`]).
+    pub fn verify_signatures(self) -> Result<VerifiedCertificate, CertificateError> {
+        let signers = self.check_votes()?;
+        Ok(VerifiedCertificate {
+            certificate: self,
+            signers,
+        })
+    }
+
+    fn check_votes(&self) -> Result<BTreeSet<PeerId>, CertificateError> {
         if self.votes.len() > MAX_CERTIFICATE_VOTES {
             return Err(CertificateError::WrongVote {
                 peer: self.votes[0].commit.signer,
@@ -129,13 +159,6 @@ impl Certificate {
                         "expected the commit signed by {peer}, found {}",
                         v.commit.signer
                     ),
-                });
-            }
-            if !committee.contains(&peer) {
-                return Err(CertificateError::NotMember {
-                    task: self.task,
-                    round: self.round,
-                    peer,
                 });
             }
             if !signers.insert(peer) {
@@ -183,6 +206,46 @@ impl Certificate {
                     source: Box::new(source),
                 })?;
         }
+        Ok(signers)
+    }
+
+    fn check_committee(
+        &self,
+        signers: &BTreeSet<PeerId>,
+        validators: &ValidatorSet,
+        params: &TaskParams,
+    ) -> Result<(), CertificateError> {
+        let committee_err = |source| CertificateError::Committee {
+            task: self.task,
+            round: self.round,
+            source,
+        };
+        let cap = params.capability.as_deref();
+        let committee = match (&params.committee, self.round) {
+            (Some(fixed), Round::Primary) => fixed.clone(),
+            (Some(_), Round::Escalation) => {
+                return Err(committee_err(CommitteeError::NoEscalation));
+            }
+            (None, round) => {
+                let primary = validators
+                    .committee(&self.task, params.r, cap)
+                    .map_err(committee_err)?;
+                match round {
+                    Round::Primary => primary,
+                    Round::Escalation => validators
+                        .escalation_committee(&self.task, &primary, params.r, cap)
+                        .map_err(committee_err)?,
+                }
+            }
+        };
+        if let Some(peer) = signers.iter().find(|p| !committee.contains(p)) {
+            return Err(CertificateError::NotMember {
+                task: self.task,
+                round: self.round,
+                peer: *peer,
+            });
+        }
+        let q = quorum(committee.len());
         if signers.len() < q {
             return Err(CertificateError::NoQuorum {
                 quorum: q,

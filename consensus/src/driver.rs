@@ -17,7 +17,7 @@ use std::sync::Arc;
 use libp2p_identity::PeerId;
 use tracing::{debug, warn};
 
-use crate::certificate::{Certificate, TaskParams};
+use crate::certificate::{Certificate, TaskParams, VerifiedCertificate};
 use crate::committee::ValidatorSet;
 use crate::error::TaskError;
 use crate::metrics::Metrics;
@@ -99,6 +99,14 @@ pub enum Input {
     CertificateSeen {
         /// The certificate.
         certificate: Certificate,
+        /// Time, ms.
+        now: u64,
+    },
+    /// A certificate whose signatures a gossip validator already checked
+    /// ([`Certificate::verify_signatures`]); only its committee is checked here.
+    VerifiedCertificateSeen {
+        /// The certificate.
+        certificate: VerifiedCertificate,
         /// Time, ms.
         now: u64,
     },
@@ -223,6 +231,10 @@ impl Driver {
             Input::CertificateSeen { certificate, now } => {
                 let task = certificate.task;
                 self.route(task, now, TaskInput::Certificate(certificate))
+            }
+            Input::VerifiedCertificateSeen { certificate, now } => {
+                let task = certificate.certificate().task;
+                self.route(task, now, TaskInput::VerifiedCertificate(certificate))
             }
         };
         self.post_process(&mut fx);

@@ -22,7 +22,7 @@ pub mod testkit;
 pub mod types;
 pub mod wire;
 
-pub use certificate::{Certificate, CertifiedVote, TaskParams};
+pub use certificate::{Certificate, CertifiedVote, TaskParams, VerifiedCertificate};
 pub use committee::{Genesis, GenesisValidator, Validator, ValidatorSet};
 pub use driver::{Driver, Input};
 pub use error::{CertificateError, CommitteeError, DecodeError, TaskError, VerifyError};

@@ -13,7 +13,7 @@ use libp2p_identity::PeerId;
 use serde::{Deserialize, Serialize};
 use tracing::{debug, info, warn};
 
-use crate::certificate::{Certificate, CertifiedVote, TaskParams};
+use crate::certificate::{Certificate, CertifiedVote, TaskParams, VerifiedCertificate};
 use crate::committee::{MIN_COMMITTEE, ValidatorSet};
 use crate::error::{CommitteeError, TaskError};
 use crate::metrics::Metrics;
@@ -337,6 +337,8 @@ pub enum TaskInput {
     Timeout(Timer),
     /// A certificate received from another node.
     Certificate(Certificate),
+    /// A certificate whose signatures were checked already.
+    VerifiedCertificate(VerifiedCertificate),
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -682,7 +684,17 @@ impl TaskState {
                 }
             }
             TaskInput::Timeout(t) => self.on_timeout(t, ctx, &mut fx),
-            TaskInput::Certificate(c) => self.on_certificate(c, ctx, &mut fx),
+            TaskInput::Certificate(c) => {
+                if self.status == Status::Active && c.task == self.id {
+                    match c.verify_signatures() {
+                        Ok(v) => self.on_certificate(v, ctx, &mut fx),
+                        Err(e) => {
+                            warn!(target: TARGET, task = %self.id, error = %e, "invalid certificate ignored")
+                        }
+                    }
+                }
+            }
+            TaskInput::VerifiedCertificate(c) => self.on_certificate(c, ctx, &mut fx),
         }
         fx
     }
@@ -987,14 +999,15 @@ impl TaskState {
         }
     }
 
-    fn on_certificate(&mut self, c: Certificate, ctx: &Ctx<'_>, fx: &mut Vec<Effect>) {
-        if self.status != Status::Active || c.task != self.id {
+    fn on_certificate(&mut self, v: VerifiedCertificate, ctx: &Ctx<'_>, fx: &mut Vec<Effect>) {
+        if self.status != Status::Active || v.certificate().task != self.id {
             return;
         }
-        if let Err(e) = c.verify(&self.validators, &self.params) {
+        if let Err(e) = v.verify_committee(&self.validators, &self.params) {
             warn!(target: TARGET, task = %self.id, error = %e, "invalid certificate ignored");
             return;
         }
+        let c = v.into_inner();
         if self.ensure_round(c.round, ctx).is_none() {
             return;
         }

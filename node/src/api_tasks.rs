@@ -19,12 +19,15 @@ use crate::{
         EngineError, EngineHandle, VerifyReport,
         cid::RawCid,
         records::TaskRecord,
-        spec::{TaskMessage, TaskSpec},
+        spec::{self, TaskMessage, TaskSpec},
     },
 };
 
-/// Default fuel of a task when the submitter names none.
-pub const DEFAULT_FUEL: u64 = 10_000_000_000;
+/// Default fuel of a task when the submitter names none: 1 G units, about a
+/// second of work; a spec may ask for up to [`spec::MAX_FUEL`].
+pub const DEFAULT_FUEL: u64 = 1_000_000_000;
+/// Largest `POST /v1/tasks` body: the hex of the largest input by CID, plus room.
+const MAX_SUBMIT_BODY: usize = 2 * spec::MAX_INPUT_BYTES + 64 * 1024;
 /// Longest `wait_ms` a request may ask for.
 const MAX_WAIT: Duration = Duration::from_secs(300);
 
@@ -88,7 +91,12 @@ impl From<EngineError> for ApiError {
 /// Task routes (merged into the authenticated control API).
 pub fn router() -> Router<ApiState> {
     Router::new()
-        .route("/v1/tasks", post(submit).get(list))
+        .route(
+            "/v1/tasks",
+            post(submit)
+                .get(list)
+                .layer(axum::extract::DefaultBodyLimit::max(MAX_SUBMIT_BODY)),
+        )
         .route("/v1/tasks/{id}", get(status))
         .route("/v1/tasks/{id}/result", get(result))
         .route("/v1/tasks/{id}/verify", get(verify))
@@ -121,14 +129,54 @@ fn bad(msg: String) -> ApiError {
     ApiError::new(StatusCode::BAD_REQUEST, msg)
 }
 
-/// Builds the task message for a submission.
+/// Builds the task message for a submission with an inline input (at most
+/// [`spec::MAX_INLINE_INPUT`] bytes).
 pub fn build_task(req: &SubmitTask) -> Result<TaskMessage, ApiError> {
-    build_task_for(req, Address::ZERO, 0)
+    let input = hex::decode(&req.input_hex).map_err(|e| bad(format!("input_hex: {e}")))?;
+    build_task_with(req, &input, None, Address::ZERO, 0)
 }
 
-/// Builds the task message with a paying `submitter` and a `deadline` (chain mode).
-pub fn build_task_for(
+/// Builds the task message of a submission; an input above
+/// [`spec::MAX_INLINE_INPUT`] is first added to this node's content store
+/// (pinned for the result retention period and provided to the network)
+/// and named by CID. `submitter` and `deadline` are set in chain mode.
+pub async fn prepare_task(
+    content: &hal9_p2p::Content,
     req: &SubmitTask,
+    submitter: Address,
+    deadline: u64,
+) -> Result<TaskMessage, ApiError> {
+    let input = hex::decode(&req.input_hex).map_err(|e| bad(format!("input_hex: {e}")))?;
+    if input.len() <= spec::MAX_INLINE_INPUT {
+        return build_task_with(req, &input, None, submitter, deadline);
+    }
+    if input.len() > spec::MAX_INPUT_BYTES {
+        return Err(bad(format!(
+            "input of {} bytes exceeds the network maximum of {} bytes",
+            input.len(),
+            spec::MAX_INPUT_BYTES
+        )));
+    }
+    let cid = content.add_result(input.clone()).await.map_err(|e| {
+        ApiError::new(
+            StatusCode::BAD_GATEWAY,
+            format!("cannot store the input: {e}"),
+        )
+    })?;
+    let cid = RawCid::from_bytes(&cid.to_bytes()).map_err(|e| {
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("the content layer returned an unexpected CID: {e}"),
+        )
+    })?;
+    tracing::info!(target: "hal9::engine", input = %cid, bytes = input.len(), "input stored; the task names it by CID");
+    build_task_with(req, &input, Some(cid), submitter, deadline)
+}
+
+fn build_task_with(
+    req: &SubmitTask,
+    input: &[u8],
+    input_cid: Option<RawCid>,
     submitter: Address,
     deadline: u64,
 ) -> Result<TaskMessage, ApiError> {
@@ -136,12 +184,13 @@ pub fn build_task_for(
         .program
         .parse()
         .map_err(|e| bad(format!("program: {e}")))?;
-    let input = hex::decode(&req.input_hex).map_err(|e| bad(format!("input_hex: {e}")))?;
     let nonce = req.nonce.unwrap_or_else(rand::random);
     let spec = TaskSpec {
         programCid: AbiBytes::from(program.to_bytes()),
-        inputHash: B256::from(keccak256(&[&input])),
-        inputCid: AbiBytes::new(),
+        inputHash: B256::from(keccak256(&[input])),
+        inputCid: input_cid
+            .map(|c| AbiBytes::from(c.to_bytes()))
+            .unwrap_or_default(),
         replicas: req.replicas,
         fuelLimit: req.fuel.unwrap_or(DEFAULT_FUEL),
         capabilities: 0,
@@ -152,7 +201,12 @@ pub fn build_task_for(
         nonce: U256::from(nonce),
         deadline,
     };
-    TaskMessage::new(spec, input).map_err(|e| bad(e.to_string()))
+    let inline = if input_cid.is_some() {
+        Vec::new()
+    } else {
+        input.to_vec()
+    };
+    TaskMessage::new(spec, inline).map_err(|e| bad(e.to_string()))
 }
 
 async fn submit(
@@ -161,7 +215,7 @@ async fn submit(
 ) -> Result<Json<Submitted>, ApiError> {
     let engine = engine(&s)?;
     let Some(link) = s.chain.clone() else {
-        let msg = build_task(&req)?;
+        let msg = prepare_task(&s.net.content(), &req, Address::ZERO, 0).await?;
         let id = engine.submit(msg).await?;
         return Ok(Json(Submitted {
             id: hex::encode(id.0),
@@ -170,8 +224,12 @@ async fn submit(
             committee: Vec::new(),
         }));
     };
-    // Chain mode: escrow the fee and draw the committee on chain, then gossip
-    // the input; members start when they see both.
+    // Chain mode: an input above the inline limit is added and provided on
+    // IPFS before the fee is escrowed, and the spec names it by CID, so a
+    // member that misses the gossip starts from the `TaskPosted` event alone.
+    // Then escrow the fee and draw the committee on chain, then gossip the
+    // task; members start when they have both (an inline input is still
+    // gossiped once, after the escrow: see the report of issue 12).
     let chain_err = |e: String| ApiError::new(StatusCode::BAD_GATEWAY, e);
     let params = link
         .client
@@ -197,7 +255,7 @@ async fn submit(
         .await
         .map_err(|e| chain_err(format!("{e:#}")))?;
     let deadline = now + params.maxTaskDuration.min(3_600);
-    let msg = build_task_for(&req, link.address(), deadline)?;
+    let msg = prepare_task(&s.net.content(), &req, link.address(), deadline).await?;
     let spec = <hal9_market::TaskSpec as alloy_sol_types::SolValue>::abi_decode(&msg.spec.encode())
         .map_err(|e| bad(format!("spec: {e}")))?;
     let posted = {

@@ -117,13 +117,15 @@ pub async fn run(home: Home, cfg: NodeConfig) -> eyre::Result<()> {
         Some(link) => engine.with_chain(link.clone(), outbox.clone()),
         None => engine,
     };
+    let gossip = engine.gossip_validators(&inbound);
+    gossip.register(&mut registry);
     tasks.spawn(async move {
         engine.run().await;
         "consensus engine"
     });
-    engine::subscribe_topics(&net).await?;
+    engine::subscribe_topics(&net, &gossip).await?;
     if let Some(link) = &chain {
-        engine::subscribe_chain_topics(&net).await?;
+        engine::subscribe_chain_topics(&net, &gossip).await?;
         let s2 = store.clone();
         let cursor = tokio::task::spawn_blocking(move || s2.get_meta("chain_cursor"))
             .await

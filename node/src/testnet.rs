@@ -99,8 +99,9 @@ impl TestNet {
             if !opts.wrong.is_empty() {
                 eyre::bail!("wrong-result nodes need the fault-injection feature");
             }
+            let gossip = eng.gossip_validators(&inbound);
             tokio::spawn(eng.run());
-            engine::subscribe_topics(&net).await?;
+            engine::subscribe_topics(&net, &gossip).await?;
             tokio::spawn(async move {
                 while let Some(ev) = events.recv().await {
                     if engine::route(ev, &inbound).await.is_err() {

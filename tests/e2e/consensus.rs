@@ -28,7 +28,7 @@ async fn submit(client: &ApiClient, program: &str, input: &[u8]) -> String {
 
 /// Generous rounds: members on a loaded 2-core machine may need seconds to
 /// fetch and compile the program before they can commit.
-fn patient(i: usize) -> Vec<String> {
+pub(crate) fn patient(i: usize) -> Vec<String> {
     let _ = i;
     vec![
         "--commit-timeout-ms".into(),
@@ -38,7 +38,7 @@ fn patient(i: usize) -> Vec<String> {
     ]
 }
 
-fn sha256_hex(data: &[u8]) -> String {
+pub(crate) fn sha256_hex(data: &[u8]) -> String {
     use sha2::Digest;
     hex::encode(sha2::Sha256::digest(data))
 }
@@ -46,13 +46,7 @@ fn sha256_hex(data: &[u8]) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn verdicts_survive_a_killed_member_and_restarts() {
     let dir = tempfile::tempdir().unwrap();
-    let mut cluster = Cluster::start_with(&bin(), dir.path(), 5, patient)
-        .await
-        .unwrap();
-    cluster
-        .wait_full_mesh(Duration::from_secs(30))
-        .await
-        .unwrap();
+    let mut cluster = crate::harness::meshed(dir.path(), 5, patient).await;
     let c0 = cluster.nodes[0].client().unwrap();
     let program = publish_sha256(&c0).await;
 
@@ -107,13 +101,7 @@ async fn verdicts_survive_a_killed_member_and_restarts() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_frozen_member_that_comes_back_lets_pending_tasks_complete() {
     let dir = tempfile::tempdir().unwrap();
-    let mut cluster = Cluster::start_with(&bin(), dir.path(), 5, patient)
-        .await
-        .unwrap();
-    cluster
-        .wait_full_mesh(Duration::from_secs(30))
-        .await
-        .unwrap();
+    let mut cluster = crate::harness::meshed(dir.path(), 5, patient).await;
     let c0 = cluster.nodes[0].client().unwrap();
     let program = publish_sha256(&c0).await;
     // Cut two nodes off (SIGSTOP: no traffic in or out), submit, then heal.

@@ -6,6 +6,8 @@ mod consensus;
 mod content;
 mod devnet;
 mod errors;
+mod exec;
+mod forged;
 mod gossip;
 mod harness;
 mod malicious;

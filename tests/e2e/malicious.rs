@@ -1,8 +1,5 @@
 use std::time::Duration;
 
-use hal9_p2p::{Network, NetworkConfig, Validation};
-use prometheus_client::registry::Registry;
-
 use crate::harness::{Cluster, bin, eventually, metric};
 
 const NOTES: &str = hal9_node::notes::TOPIC;
@@ -21,40 +18,9 @@ async fn oversized_and_malformed_messages_are_rejected_and_penalised() {
 
     // The attacker: a libp2p peer with a larger size limit and no validation,
     // allowed a single connection so it can only reach node A.
-    let mut cfg = NetworkConfig::local_tcp();
-    cfg.bootstrap = vec![cluster.bootstrap.parse().unwrap()];
-    cfg.max_message_size = 4 << 20;
-    cfg.max_connections = 1;
-    cfg.target_peers = 1;
-    let mut registry = Registry::default();
-    let (net, attacker, _events) =
-        Network::new(hal9_p2p::Keypair::generate_ed25519(), cfg, &mut registry)
-            .await
-            .unwrap();
-    tokio::spawn(net.run());
-    attacker
-        .subscribe(NOTES, usize::MAX, |_: &hal9_p2p::PeerId, _: &[u8]| {
-            Validation::Accept
-        })
-        .await
-        .unwrap();
+    let (attacker, _) = crate::harness::attacker(&cluster, &[NOTES], 4 << 20).await;
     let attacker_id = attacker.local_peer_id().to_string();
     let a_client = a.client().unwrap();
-    eventually(
-        Duration::from_secs(10),
-        "node A to see the attacker subscribed",
-        || {
-            let (c, id) = (a_client.clone(), attacker_id.clone());
-            async move {
-                let peers = c.peers().await.ok()?;
-                peers
-                    .iter()
-                    .any(|p| p.peer_id == id && p.topics.iter().any(|t| t == NOTES))
-                    .then_some(())
-            }
-        },
-    )
-    .await;
     let score_before = a_client
         .peers()
         .await

@@ -184,11 +184,10 @@ fn signer_that_is_not_an_ed25519_identity_is_rejected() {
     );
 }
 
-#[test]
-fn certificate_round_trips() {
+/// A one-vote certificate of `keypair(3)` for `task`, correctly signed.
+fn signed_certificate(task: TaskId) -> Certificate {
     let kp = keypair(3);
     let me = kp.public().to_peer_id();
-    let task = TaskId([5; 32]);
     let (result, salt, cid) = (
         ResultHash([1; 32]),
         Salt([2; 32]),
@@ -215,7 +214,7 @@ fn certificate_round_trips() {
     .unwrap()
     .verify()
     .unwrap();
-    let c = Certificate {
+    Certificate {
         task,
         round: Round::Primary,
         result,
@@ -224,7 +223,12 @@ fn certificate_round_trips() {
             commit: b.signed_vote(0).unwrap(),
             reveal: b.signed_vote(1).unwrap(),
         }],
-    };
+    }
+}
+
+#[test]
+fn certificate_round_trips() {
+    let c = signed_certificate(TaskId([5; 32]));
     let back = Certificate::decode(&c.encode()).unwrap();
     assert_eq!(back, c);
     let mut bad = c.encode();
@@ -232,6 +236,52 @@ fn certificate_round_trips() {
     assert!(Certificate::decode(&bad).unwrap_err().is_penalised());
     let huge = vec![0u8; hal9_consensus::certificate::MAX_CERTIFICATE_BYTES + 1];
     assert!(Certificate::decode(&huge).unwrap_err().is_penalised());
+}
+
+#[test]
+fn signature_checks_are_split_from_committee_checks() {
+    let me = keypair(3).public().to_peer_id();
+    let good = signed_certificate(TaskId([6; 32]));
+    let v = good.clone().verify_signatures().expect("well signed");
+    assert_eq!(v.signers().collect::<Vec<_>>(), vec![&me]);
+    // Signed fine, but one signer is no quorum of a fixed committee of 3.
+    let committee = vec![
+        me,
+        keypair(4).public().to_peer_id(),
+        keypair(5).public().to_peer_id(),
+    ];
+    let set = ValidatorSet::new(
+        (3..9)
+            .map(|n| Validator {
+                peer: hal9_consensus::testkit::peer(n),
+                weight: 1,
+                capabilities: Default::default(),
+            })
+            .collect(),
+    )
+    .unwrap();
+    let params = TaskParams::fixed(committee);
+    assert!(matches!(
+        v.verify_committee(&set, &params),
+        Err(CertificateError::NoQuorum { .. })
+    ));
+    assert!(matches!(
+        good.verify(&set, &params),
+        Err(CertificateError::NoQuorum { .. })
+    ));
+    // A signature that does not verify is caught without any committee.
+    let mut forged = good.clone();
+    forged.votes[0].reveal.signature[0] ^= 1;
+    assert!(matches!(
+        forged.verify_signatures(),
+        Err(CertificateError::Unsigned { .. })
+    ));
+    // Claiming another member's votes with one's own signature fails too.
+    let other = keypair(4).public().to_peer_id();
+    let mut claimed = good;
+    claimed.votes[0].commit.signer = other;
+    claimed.votes[0].reveal.signer = other;
+    assert!(claimed.verify_signatures().is_err());
 }
 
 proptest! {

@@ -34,7 +34,8 @@ pub(crate) struct SubmitArgs {
     /// Replication factor (committee size, at least 3).
     #[arg(long, default_value_t = 3)]
     replicas: u16,
-    /// Fuel limit per execution.
+    /// Fuel limit per execution (default 1 G units; the network maximum is
+    /// 10 G, a larger limit is refused).
     #[arg(long)]
     fuel: Option<u64>,
     /// Chain mode: fee to escrow, in HAL9 (decimals allowed, e.g. 2.5);

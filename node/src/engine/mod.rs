@@ -9,6 +9,7 @@
 
 pub mod cid;
 pub mod content;
+pub mod failure;
 pub mod onchain;
 pub mod records;
 pub mod spec;
@@ -36,6 +37,7 @@ use tracing::{debug, info, warn};
 use self::{
     cid::RawCid,
     content::ContentSource,
+    failure::{Failure, FailureKind},
     records::{TaskRecord, TaskStatus, VerdictRecord, VoteRecord},
     spec::{SpecError, TaskMessage},
 };
@@ -271,7 +273,18 @@ impl EngineHandle {
             .ok_or_else(|| EngineError::UnknownTask(hex::encode(id.0)))?;
         let verdict = rec
             .verdict
+            .clone()
             .ok_or_else(|| EngineError::NoVerdict(rec.id.clone()))?;
+        if let Some(f) = hex::decode(&verdict.result)
+            .ok()
+            .and_then(|r| <[u8; 32]>::try_from(r).ok())
+            .and_then(|r| verdict_failure(&rec, &r))
+        {
+            return Err(EngineError::Output {
+                cid: verdict.output_cid,
+                reason: format!("the task has no output: {}", f.describe()),
+            });
+        }
         if let Some(own) = rec.own_output.as_deref().and_then(|h| hex::decode(h).ok())
             && hex::encode(keccak256(&[&own])) == verdict.result
         {
@@ -309,50 +322,205 @@ pub enum Inbound {
     Task(TaskMessage),
     /// A verified vote batch.
     Votes(VerifiedBatch),
-    /// A verdict certificate (verified by the task state before use).
-    Certificate(Box<Certificate>),
+    /// A verdict certificate whose signatures were checked (the task state
+    /// checks its committee).
+    Certificate(Box<hal9_consensus::VerifiedCertificate>),
     /// An EIP-712 attestation of a member (chain mode).
     Attestation(crate::chain::Attestation),
     /// A chain event (chain mode).
     Chain(crate::chain::ChainInput),
 }
 
-/// Subscribes the node to the tasks and votes topics with their validators.
-pub async fn subscribe_topics(net: &NetworkHandle) -> Result<(), hal9_p2p::Error> {
-    net.subscribe(TASKS_TOPIC, spec::MAX_TASK_MESSAGE, validate_task)
-        .await?;
+/// The gossip validators of the engine's topics. Each message is decoded
+/// and verified once, here, before gossipsub delivers or forwards it; an
+/// accepted message goes straight to the engine as its verified value, so
+/// nothing is decoded or signature-checked a second time. A bad signature,
+/// or a signer outside the validator set, is a `Reject`: gossipsub does not
+/// forward the message and lowers the sender's score.
+#[derive(Clone)]
+pub struct GossipValidators {
+    /// The validator set vote and certificate signers must belong to
+    /// (standalone mode). `None` in chain mode, where membership is the
+    /// chain's committee, checked by the task state.
+    members: Option<Arc<ValidatorSet>>,
+    inbound: mpsc::Sender<Inbound>,
+    metrics: GossipMetrics,
+}
+
+/// Counters of the engine's gossip validators, by topic and outcome.
+#[derive(Clone, Default)]
+struct GossipMetrics {
+    checked: prometheus_client::metrics::family::Family<
+        Vec<(&'static str, &'static str)>,
+        prometheus_client::metrics::counter::Counter,
+    >,
+}
+
+impl GossipMetrics {
+    fn count(&self, topic: &'static str, v: &Validation) -> Validation {
+        let outcome = match v {
+            Validation::Accept => "accepted",
+            Validation::Reject(_) => "rejected",
+            Validation::Ignore(_) => "ignored",
+        };
+        self.checked
+            .get_or_create(&vec![("topic", topic), ("outcome", outcome)])
+            .inc();
+        v.clone()
+    }
+}
+
+impl GossipValidators {
+    /// Validators that hand accepted messages to `inbound`.
+    pub fn new(members: Option<ValidatorSet>, inbound: mpsc::Sender<Inbound>) -> Self {
+        Self {
+            members: members.map(Arc::new),
+            inbound,
+            metrics: GossipMetrics::default(),
+        }
+    }
+
+    /// Registers the `hal9_engine_gossip_checked` counter.
+    pub fn register(&self, registry: &mut prometheus_client::registry::Registry) {
+        registry.register(
+            "hal9_engine_gossip_checked",
+            "Gossip messages checked by the engine's validators, by topic and outcome",
+            self.metrics.checked.clone(),
+        );
+    }
+
+    /// Hands a verified message to the engine. A full queue means the
+    /// engine is overloaded: the message is ignored (not forwarded, no
+    /// penalty for the sender).
+    fn deliver(&self, msg: Inbound) -> Validation {
+        match self.inbound.try_send(msg) {
+            Ok(()) => Validation::Accept,
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                Validation::Ignore("the engine's inbound queue is full".into())
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => {
+                Validation::Ignore("the engine has stopped".into())
+            }
+        }
+    }
+
+    fn is_member(&self, peer: &PeerId) -> bool {
+        self.members.as_ref().is_none_or(|m| m.contains(peer))
+    }
+
+    fn check_task(&self, data: &[u8]) -> Validation {
+        match TaskMessage::decode(data) {
+            Ok(t) => self.deliver(Inbound::Task(t)),
+            Err(SpecError::Unsupported(v)) => {
+                Validation::Ignore(format!("task message version {v}"))
+            }
+            Err(e) => Validation::Reject(e.to_string()),
+        }
+    }
+
+    fn check_votes(&self, data: &[u8]) -> Validation {
+        match decode_votes(data) {
+            Ok(b) if !self.is_member(&b.signer()) => Validation::Reject(format!(
+                "vote batch signed by {}, which is not in the validator set",
+                b.signer()
+            )),
+            Ok(b) => self.deliver(Inbound::Votes(b)),
+            Err((true, e)) => Validation::Ignore(e),
+            Err((false, e)) => Validation::Reject(e),
+        }
+    }
+
+    fn check_certificate(&self, data: &[u8]) -> Validation {
+        let cert = match decode_certificate(data) {
+            Ok(c) => c,
+            Err((true, e)) => return Validation::Ignore(e),
+            Err((false, e)) => return Validation::Reject(e),
+        };
+        let verified = match cert.verify_signatures() {
+            Ok(v) => v,
+            Err(e) => return Validation::Reject(format!("certificate does not verify: {e}")),
+        };
+        if let Some(p) = verified.signers().find(|p| !self.is_member(p)) {
+            return Validation::Reject(format!(
+                "certificate signed by {p}, which is not in the validator set"
+            ));
+        }
+        self.deliver(Inbound::Certificate(Box::new(verified)))
+    }
+
+    fn check_attestation(&self, data: &[u8]) -> Validation {
+        match crate::chain::Attestation::decode(data) {
+            Ok(a) => self.deliver(Inbound::Attestation(a)),
+            Err(crate::chain::attest::AttestError::Unsupported(v)) => {
+                Validation::Ignore(format!("attestation version {v}"))
+            }
+            Err(e) => Validation::Reject(e.to_string()),
+        }
+    }
+}
+
+struct TopicValidator {
+    v: GossipValidators,
+    check: fn(&GossipValidators, &[u8]) -> Validation,
+    topic: &'static str,
+}
+
+impl hal9_p2p::Validator for TopicValidator {
+    fn validate(&self, _: &PeerId, data: &[u8]) -> Validation {
+        let v = (self.check)(&self.v, data);
+        self.v.metrics.count(self.topic, &v)
+    }
+}
+
+/// Subscribes the node to the tasks, votes and certificates topics with
+/// their validators.
+pub async fn subscribe_topics(
+    net: &NetworkHandle,
+    v: &GossipValidators,
+) -> Result<(), hal9_p2p::Error> {
+    let topic = |check, topic| TopicValidator {
+        v: v.clone(),
+        check,
+        topic,
+    };
+    net.subscribe(
+        TASKS_TOPIC,
+        spec::MAX_TASK_MESSAGE,
+        topic(GossipValidators::check_task, "tasks"),
+    )
+    .await?;
     net.subscribe(
         VOTES_TOPIC,
         hal9_consensus::wire::MAX_VOTE_BATCH_BYTES + 64,
-        validate_votes,
+        topic(GossipValidators::check_votes, "votes"),
     )
     .await?;
-    net.subscribe(CERTS_TOPIC, MAX_CERT_MESSAGE, validate_certificate)
-        .await
-}
-
-/// Subscribes the attestations topic (chain mode).
-pub async fn subscribe_chain_topics(net: &NetworkHandle) -> Result<(), hal9_p2p::Error> {
     net.subscribe(
-        crate::chain::ATTEST_TOPIC,
-        crate::chain::attest::MAX_ATTEST_BYTES,
-        validate_attestation,
+        CERTS_TOPIC,
+        MAX_CERT_MESSAGE,
+        topic(GossipValidators::check_certificate, "certificates"),
     )
     .await
 }
 
-/// Validator of the attestations topic: well-formed and recoverable.
-pub fn validate_attestation(_: &PeerId, data: &[u8]) -> Validation {
-    match crate::chain::Attestation::decode(data) {
-        Ok(_) => Validation::Accept,
-        Err(crate::chain::attest::AttestError::Unsupported(v)) => {
-            Validation::Ignore(format!("attestation version {v}"))
-        }
-        Err(e) => Validation::Reject(e.to_string()),
-    }
+/// Subscribes the attestations topic (chain mode).
+pub async fn subscribe_chain_topics(
+    net: &NetworkHandle,
+    v: &GossipValidators,
+) -> Result<(), hal9_p2p::Error> {
+    net.subscribe(
+        crate::chain::ATTEST_TOPIC,
+        crate::chain::attest::MAX_ATTEST_BYTES,
+        TopicValidator {
+            v: v.clone(),
+            check: GossipValidators::check_attestation,
+            topic: "attestations",
+        },
+    )
+    .await
 }
 
-/// Decodes a certificate envelope (the engine verifies signatures against the committee).
+/// Decodes a certificate envelope (signatures are checked by the caller).
 pub fn decode_certificate(data: &[u8]) -> Result<Certificate, (bool, String)> {
     let env =
         Envelope::decode(data, MAX_CERT_MESSAGE).map_err(|e| (e.is_ignorable(), e.to_string()))?;
@@ -362,78 +530,23 @@ pub fn decode_certificate(data: &[u8]) -> Result<Certificate, (bool, String)> {
     Certificate::decode(&env.payload).map_err(|e| (!e.is_penalised(), e.to_string()))
 }
 
-/// Validator of the certificates topic.
-pub fn validate_certificate(_: &PeerId, data: &[u8]) -> Validation {
-    match decode_certificate(data) {
-        Ok(_) => Validation::Accept,
-        Err((true, e)) => Validation::Ignore(e),
-        Err((false, e)) => Validation::Reject(e),
-    }
-}
-
 /// Hands a network event to the engine if it belongs to it; gives it back
 /// otherwise. `Err` means the engine has stopped.
 pub async fn route(
     ev: hal9_p2p::NetworkEvent,
-    inbound: &mpsc::Sender<Inbound>,
+    _inbound: &mpsc::Sender<Inbound>,
 ) -> Result<Option<hal9_p2p::NetworkEvent>, EngineError> {
-    let msg = match &ev {
-        hal9_p2p::NetworkEvent::Message { topic, data, .. } if topic == TASKS_TOPIC => {
-            match TaskMessage::decode(data) {
-                Ok(t) => Inbound::Task(t),
-                Err(e) => {
-                    warn!(target: "hal9::engine", error = %e, "task passed validation but does not decode");
-                    return Ok(None);
-                }
-            }
-        }
-        hal9_p2p::NetworkEvent::Message { topic, data, .. } if topic == CERTS_TOPIC => {
-            match decode_certificate(data) {
-                Ok(c) => Inbound::Certificate(Box::new(c)),
-                Err((_, e)) => {
-                    warn!(target: "hal9::engine", error = %e, "certificate passed validation but does not decode");
-                    return Ok(None);
-                }
-            }
-        }
-        hal9_p2p::NetworkEvent::Message { topic, data, .. }
-            if topic == crate::chain::ATTEST_TOPIC =>
+    match &ev {
+        // The topic validators have already handed these to the engine.
+        hal9_p2p::NetworkEvent::Message { topic, .. }
+            if topic == TASKS_TOPIC
+                || topic == VOTES_TOPIC
+                || topic == CERTS_TOPIC
+                || topic == crate::chain::ATTEST_TOPIC =>
         {
-            match crate::chain::Attestation::decode(data) {
-                Ok(a) => Inbound::Attestation(a),
-                Err(_) => return Ok(None),
-            }
+            Ok(None)
         }
-        hal9_p2p::NetworkEvent::Message { topic, data, .. } if topic == VOTES_TOPIC => {
-            match decode_votes(data) {
-                Ok(b) => Inbound::Votes(b),
-                Err((_, e)) => {
-                    warn!(target: "hal9::engine", error = %e, "votes passed validation but do not decode");
-                    return Ok(None);
-                }
-            }
-        }
-        _ => return Ok(Some(ev)),
-    };
-    inbound.send(msg).await.map_err(|_| EngineError::Stopped)?;
-    Ok(None)
-}
-
-/// Validator of the tasks topic.
-pub fn validate_task(_: &PeerId, data: &[u8]) -> Validation {
-    match TaskMessage::decode(data) {
-        Ok(_) => Validation::Accept,
-        Err(SpecError::Unsupported(v)) => Validation::Ignore(format!("task message version {v}")),
-        Err(e) => Validation::Reject(e.to_string()),
-    }
-}
-
-/// Validator of the votes topic: decodes the envelope and checks the batch signature.
-pub fn validate_votes(_: &PeerId, data: &[u8]) -> Validation {
-    match decode_votes(data) {
-        Ok(_) => Validation::Accept,
-        Err((true, e)) => Validation::Ignore(e),
-        Err((false, e)) => Validation::Reject(e),
+        _ => Ok(Some(ev)),
     }
 }
 
@@ -455,14 +568,196 @@ struct ExecJob {
     task: TaskId,
     round: Round,
     program: RawCid,
-    input: Arc<[u8]>,
+    /// The inline input, or `None` when the spec names it by CID.
+    input: Option<Arc<[u8]>>,
+    input_cid: Option<RawCid>,
+    input_hash: [u8; 32],
     fuel: u64,
+}
+
+/// How one execution ended.
+enum ExecResult {
+    /// The program's output and its CID.
+    Output(Vec<u8>, RawCid),
+    /// A deterministic failure: committed to like an output. The string is
+    /// the local, detailed reason (never part of the result).
+    Failure(Failure, String),
+    /// A host-dependent failure: this member abstains.
+    Abstain(String),
 }
 
 struct ExecDone {
     task: TaskId,
     round: Round,
-    result: Result<(Vec<u8>, RawCid), String>,
+    result: ExecResult,
+}
+
+/// Most program CIDs whose module digest the engine remembers.
+const MAX_PROGRAM_DIGESTS: usize = 1024;
+
+/// Module digests (SHA-256 of the module bytes) of programs fetched by CID:
+/// a raw-leaf CID names that digest itself, a dag-pb (multi-block) CID does
+/// not, so its digest is learnt when the bytes are first fetched.
+#[derive(Clone, Default)]
+struct ProgramDigests(Arc<std::sync::Mutex<HashMap<RawCid, ModuleDigest>>>);
+
+impl ProgramDigests {
+    fn get(&self, cid: &RawCid) -> Option<ModuleDigest> {
+        if cid.codec() == cid::RAW {
+            return Some(ModuleDigest(cid.digest()));
+        }
+        self.0.lock().ok()?.get(cid).copied()
+    }
+
+    fn insert(&self, cid: RawCid, digest: ModuleDigest) {
+        if cid.codec() == cid::RAW {
+            return;
+        }
+        if let Ok(mut m) = self.0.lock() {
+            if m.len() >= MAX_PROGRAM_DIGESTS {
+                m.clear();
+            }
+            m.insert(cid, digest);
+        }
+    }
+}
+
+/// What one execution needs, cloned into its task.
+struct ExecCtx {
+    content: Arc<dyn ContentSource>,
+    plugins: PluginEngine,
+    digests: ProgramDigests,
+    fetch_timeout: Duration,
+}
+
+impl ExecCtx {
+    /// The loaded module of `program`: from the cache when its digest is
+    /// known, else fetched (the content layer checks every block against
+    /// the CID), hashed and compiled. Errors are host-dependent: abstain.
+    async fn module(&self, program: RawCid) -> Result<ModuleDigest, String> {
+        if let Some(d) = self.digests.get(&program)
+            && self.plugins.cached(&d).is_some()
+        {
+            return Ok(d);
+        }
+        let wasm = self
+            .content
+            .get(program, self.fetch_timeout)
+            .await
+            .map_err(|e| format!("program {e}"))?;
+        let p2 = self.plugins.clone();
+        let digest = tokio::task::spawn_blocking(move || {
+            // The digest of the module bytes, whatever the CID's layout.
+            let digest = ModuleDigest::of(&wasm);
+            p2.load_verified(digest, &wasm).map(|_| digest)
+        })
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| format!("program {program} cannot be loaded: {e}"))?;
+        self.digests.insert(program, digest);
+        Ok(digest)
+    }
+
+    /// The input: inline, or fetched by CID (at most [`spec::MAX_INPUT_BYTES`])
+    /// and checked against the spec's `inputHash`.
+    async fn input(&self, job: &ExecJob) -> Result<Arc<[u8]>, ExecResult> {
+        if let Some(i) = &job.input {
+            return Ok(i.clone());
+        }
+        let fail = |kind, detail: String| {
+            ExecResult::Failure(
+                Failure {
+                    kind,
+                    fuel_limit: job.fuel,
+                },
+                detail,
+            )
+        };
+        let Some(cid) = job.input_cid else {
+            return Err(ExecResult::Abstain("the task's input is not known".into()));
+        };
+        let bytes = self
+            .content
+            .get(cid, self.fetch_timeout)
+            .await
+            .map_err(|e| ExecResult::Abstain(format!("input {e}")))?;
+        if bytes.len() > spec::MAX_INPUT_BYTES {
+            return Err(fail(
+                FailureKind::InputTooLarge,
+                format!(
+                    "input {cid} has {} bytes, expected at most {}",
+                    bytes.len(),
+                    spec::MAX_INPUT_BYTES
+                ),
+            ));
+        }
+        if keccak256(&[&bytes]) != job.input_hash {
+            return Err(fail(
+                FailureKind::InputMismatch,
+                format!("input {cid} does not hash to the spec's inputHash"),
+            ));
+        }
+        Ok(Arc::from(&bytes[..]))
+    }
+
+    async fn run(&self, job: ExecJob, wrong: bool) -> ExecResult {
+        let digest = match self.module(job.program).await {
+            Ok(d) => d,
+            Err(reason) => return ExecResult::Abstain(reason),
+        };
+        let input = match self.input(&job).await {
+            Ok(i) => i,
+            Err(r) => return r,
+        };
+        let fuel = job.fuel;
+        let req = ExecRequest {
+            module: digest,
+            input,
+            task_id: hal9_plugins::TaskId(job.task.0),
+            limits: None,
+        };
+        let p2 = self.plugins.clone();
+        let out = tokio::task::spawn_blocking(move || {
+            let mut req = req;
+            let Some(plugin) = p2.cached(&req.module) else {
+                return Err(None);
+            };
+            let mut limits = p2.default_limits(&plugin);
+            // The spec's fuel, exactly (validated against spec::MAX_FUEL),
+            // and the network's output limit: deterministic on every member.
+            limits.fuel = fuel;
+            limits.output_bytes = spec::MAX_OUTPUT_BYTES;
+            limits.wall_clock = spec::EXEC_WALL_CLOCK;
+            req.limits = Some(limits);
+            p2.execute(&req).map_err(Some)
+        })
+        .await;
+        let out = match out {
+            Ok(Ok(out)) => out,
+            Ok(Err(None)) => return ExecResult::Abstain("module evicted before it ran".into()),
+            Ok(Err(Some(e))) => {
+                return match FailureKind::of_plugin_error(&e) {
+                    Some(kind) => ExecResult::Failure(
+                        Failure {
+                            kind,
+                            fuel_limit: fuel,
+                        },
+                        e.to_string(),
+                    ),
+                    None => ExecResult::Abstain(e.to_string()),
+                };
+            }
+            Err(e) => return ExecResult::Abstain(e.to_string()),
+        };
+        let mut output = out.output;
+        if wrong {
+            output.push(0xff);
+        }
+        match self.content.add_result(Bytes::from(output.clone())).await {
+            Ok(cid) => ExecResult::Output(output, cid),
+            Err(e) => ExecResult::Abstain(format!("cannot store the output: {e}")),
+        }
+    }
 }
 
 /// The engine task.
@@ -488,6 +783,7 @@ pub struct Engine {
     exec_tx: mpsc::Sender<ExecDone>,
     exec_rx: mpsc::Receiver<ExecDone>,
     exec_slots: Arc<tokio::sync::Semaphore>,
+    program_digests: ProgramDigests,
     finished: broadcast::Sender<TaskId>,
     fault: Fault,
     chain: Option<onchain::ChainCtx>,
@@ -573,6 +869,7 @@ impl Engine {
             exec_slots: Arc::new(tokio::sync::Semaphore::new(
                 cfg.max_concurrent_executions.max(1),
             )),
+            program_digests: ProgramDigests::default(),
             cfg,
             keypair,
             driver,
@@ -615,6 +912,14 @@ impl Engine {
             instances: HashMap::new(),
         });
         self
+    }
+
+    /// The validators of the engine's gossip topics, handing accepted
+    /// messages to `inbound` (the sender [`Engine::new`] returned). Signers
+    /// must belong to the validator set in standalone mode.
+    pub fn gossip_validators(&self, inbound: &mpsc::Sender<Inbound>) -> GossipValidators {
+        let members = (!self.chain_mode()).then(|| self.validators.clone());
+        GossipValidators::new(members, inbound.clone())
     }
 
     /// Makes this node report wrong results (byzantine tests only).
@@ -675,7 +980,7 @@ impl Engine {
                         rec.committee.iter().map(|p| p.parse().ok()).collect();
                     committee.map(TaskParams::fixed)
                 } else {
-                    Some(TaskParams::drawn(rec.replicas as usize, None))
+                    standalone_params(&rec).ok()
                 };
                 if let Some(params) = params {
                     to_resume.push((id, params));
@@ -814,7 +1119,7 @@ impl Engine {
                 EngineError::Certificate("stored committee holds an invalid peer id".into())
             })?)
         } else {
-            TaskParams::drawn(rec.replicas as usize, None)
+            standalone_params(rec).map_err(EngineError::Certificate)?
         };
         cert.verify(&self.validators, &params)
             .map_err(|e| EngineError::Certificate(e.to_string()))?;
@@ -862,8 +1167,12 @@ impl Engine {
             }
             Inbound::Certificate(cert) => {
                 // Only for tasks this node follows and has not decided yet.
-                if self.tasks.get(&cert.task).is_some_and(|r| !r.is_final()) {
-                    let fx = self.driver.apply(Input::CertificateSeen {
+                if self
+                    .tasks
+                    .get(&cert.certificate().task)
+                    .is_some_and(|r| !r.is_final())
+                {
+                    let fx = self.driver.apply(Input::VerifiedCertificateSeen {
                         certificate: *cert,
                         now: now_ms(),
                     });
@@ -875,14 +1184,17 @@ impl Engine {
 
     async fn on_task(&mut self, t: TaskMessage) {
         let id = t.id;
+        // Standalone sortition draws from the genesis validators offering
+        // the spec's capability (ADR 0021), with their genesis weights.
+        let capability = t.spec.standalone_capability();
         let params = TaskParams {
             r: t.spec.replicas as usize,
-            capability: None,
+            capability: capability.clone().ok().flatten(),
             committee: None,
         };
         let committee = self
             .validators
-            .committee(&id, params.r, None)
+            .committee(&id, params.r, params.capability.as_deref())
             .map(|c| c.iter().map(|p| p.to_string()).collect())
             .unwrap_or_default();
         let program = t.spec.program().map(|c| c.to_string()).unwrap_or_default();
@@ -903,9 +1215,19 @@ impl Engine {
             outcomes: Vec::new(),
             chain: None,
         };
-        info!(target: "hal9::engine", task = %rec.id, program = %rec.program, r = rec.replicas, "task seen");
+        info!(target: "hal9::engine", task = %rec.id, program = %rec.program, r = rec.replicas, capability = ?params.capability, "task seen");
         self.inputs.insert(id, t.input.into());
         self.tasks.insert(id, rec);
+        if let Err(e) = capability {
+            if let Some(rec) = self.tasks.get_mut(&id) {
+                warn!(target: "hal9::engine", task = %rec.id, error = %e, "task rejected");
+                rec.status = TaskStatus::Rejected;
+                rec.error = Some(e.to_string());
+            }
+            self.persist_task(id).await;
+            let _ = self.finished.send(id);
+            return;
+        }
         self.persist_task(id).await;
         let fx = self.driver.apply(Input::TaskSeen {
             task: id,
@@ -989,7 +1311,25 @@ impl Engine {
     async fn on_exec_done(&mut self, done: ExecDone) {
         let now = now_ms();
         let fx = match done.result {
-            Ok((output, cid)) => {
+            ExecResult::Failure(failure, detail) => {
+                info!(target: "hal9::engine", task = %hex::encode(done.task.0), kind = failure.kind.label(), %detail, "deterministic failure; committing to it");
+                if let Some(rec) = self.tasks.get_mut(&done.task) {
+                    rec.error = Some(detail);
+                }
+                self.persist_task(done.task).await;
+                let Some(cid) = Cid::new(failure.cid().to_bytes()) else {
+                    return;
+                };
+                self.driver.apply(Input::ExecutionFinished {
+                    task: done.task,
+                    round: done.round,
+                    result: failure.result(),
+                    cid,
+                    salt: self.salt(&done.task, done.round),
+                    now,
+                })
+            }
+            ExecResult::Output(output, cid) => {
                 let result = ResultHash::of_output(&output);
                 if let Some(rec) = self.tasks.get_mut(&done.task) {
                     rec.own_output = Some(hex::encode(&output));
@@ -1007,11 +1347,18 @@ impl Engine {
                     now,
                 })
             }
-            Err(reason) => {
-                warn!(target: "hal9::engine", task = %hex::encode(done.task.0), %reason, "execution failed");
+            ExecResult::Abstain(reason) => {
+                warn!(target: "hal9::engine", task = %hex::encode(done.task.0), %reason, "execution failed on this host; abstaining");
                 if let Some(rec) = self.tasks.get_mut(&done.task) {
+                    // The task may already have failed for want of a quorum
+                    // while this member was still fetching: say why now.
+                    let failed = rec.status == TaskStatus::Failed;
                     rec.error = Some(reason);
+                    if failed {
+                        rec.error = Some(failure_cause(rec, rec.nondeterministic));
+                    }
                 }
+                self.persist_task(done.task).await;
                 self.driver.apply(Input::ExecutionFailed {
                     task: done.task,
                     round: done.round,
@@ -1040,54 +1387,19 @@ impl Engine {
 
     fn spawn_execution(&self, job: ExecJob) {
         let wrong = self.wrong_for(&job.task);
-        let (content, plugins, tx, slots) = (
-            self.content.clone(),
-            self.plugins.clone(),
-            self.exec_tx.clone(),
-            self.exec_slots.clone(),
-        );
-        let fetch_timeout = Duration::from_millis(self.cfg.fetch_timeout_ms);
+        let ctx = ExecCtx {
+            content: self.content.clone(),
+            plugins: self.plugins.clone(),
+            digests: self.program_digests.clone(),
+            fetch_timeout: Duration::from_millis(self.cfg.fetch_timeout_ms),
+        };
+        let (tx, slots) = (self.exec_tx.clone(), self.exec_slots.clone());
         tokio::spawn(async move {
             let (task, round) = (job.task, job.round);
-            let result = async {
-                let _permit = slots.acquire_owned().await.map_err(|e| e.to_string())?;
-                let digest = ModuleDigest(job.program.digest());
-                if plugins.cached(&digest).is_none() {
-                    let wasm = content.get(job.program, fetch_timeout).await?;
-                    let p2 = plugins.clone();
-                    tokio::task::spawn_blocking(move || {
-                        p2.load_verified(digest, &wasm).map(|_| ())
-                    })
-                    .await
-                    .map_err(|e| e.to_string())?
-                    .map_err(|e| e.to_string())?;
-                }
-                let req = ExecRequest {
-                    module: digest,
-                    input: job.input,
-                    task_id: hal9_plugins::TaskId(task.0),
-                    limits: None,
-                };
-                let fuel = job.fuel;
-                let p2 = plugins.clone();
-                let out = tokio::task::spawn_blocking(move || {
-                    let mut req = req;
-                    let plugin = p2.cached(&req.module).ok_or("module evicted")?;
-                    let mut limits = p2.default_limits(&plugin);
-                    limits.fuel = limits.fuel.min(fuel);
-                    req.limits = Some(limits);
-                    p2.execute(&req).map_err(|e| e.to_string())
-                })
-                .await
-                .map_err(|e| e.to_string())??;
-                let mut output = out.output;
-                if wrong {
-                    output.push(0xff);
-                }
-                let cid = content.add_result(Bytes::from(output.clone())).await?;
-                Ok::<_, String>((output, cid))
-            }
-            .await;
+            let result = match slots.acquire_owned().await {
+                Ok(_permit) => ctx.run(job, wrong).await,
+                Err(e) => ExecResult::Abstain(format!("execution slots closed: {e}")),
+            };
             let _ = tx
                 .send(ExecDone {
                     task,
@@ -1104,8 +1416,7 @@ impl Engine {
             self.chain_hooks(&fx).await;
             match fx {
                 Effect::Execute { task, round } => {
-                    let (Some(rec), Some(input)) = (self.tasks.get(&task), self.inputs.get(&task))
-                    else {
+                    let Some(rec) = self.tasks.get(&task) else {
                         continue;
                     };
                     let Ok(spec) = hex::decode(&rec.spec)
@@ -1114,15 +1425,24 @@ impl Engine {
                     else {
                         continue;
                     };
-                    let Ok(program) = spec.program() else {
+                    let (Ok(program), Ok(input_cid)) = (spec.program(), spec.input_cid()) else {
                         continue;
                     };
-                    debug!(target: "hal9::engine", task = %rec.id, ?round, "executing");
+                    let input = match input_cid {
+                        Some(_) => None,
+                        None => match self.inputs.get(&task) {
+                            Some(i) => Some(i.clone()),
+                            None => continue,
+                        },
+                    };
+                    debug!(target: "hal9::engine", task = %rec.id, ?round, by_cid = input_cid.is_some(), "executing");
                     self.spawn_execution(ExecJob {
                         task,
                         round,
                         program,
-                        input: input.clone(),
+                        input,
+                        input_cid,
+                        input_hash: spec.inputHash.0,
                         fuel: spec.fuelLimit,
                     });
                 }
@@ -1151,6 +1471,10 @@ impl Engine {
                             .map(|c| c.to_string())
                             .unwrap_or_else(|_| hex::encode(v.cid.as_bytes()));
                         info!(target: "hal9::engine", task = %rec.id, result = %hex::encode(v.result.0), output = %output_cid, "verdict");
+                        if let Some(f) = verdict_failure(rec, &v.result.0) {
+                            info!(target: "hal9::engine", task = %rec.id, kind = f.kind.label(), "the verdict is a deterministic failure");
+                            rec.error = Some(f.describe());
+                        }
                         rec.verdict = Some(VerdictRecord {
                             round: round_name(v.round).into(),
                             result: hex::encode(v.result.0),
@@ -1195,9 +1519,11 @@ impl Engine {
                     nondeterministic,
                 } => {
                     if let Some(rec) = self.tasks.get_mut(&task) {
-                        warn!(target: "hal9::engine", task = %rec.id, nondeterministic, "task failed: no quorum");
                         rec.status = TaskStatus::Failed;
                         rec.nondeterministic = nondeterministic;
+                        let cause = failure_cause(rec, nondeterministic);
+                        warn!(target: "hal9::engine", task = %rec.id, nondeterministic, %cause, "task failed: no quorum");
+                        rec.error = Some(cause);
                         changed.push(task);
                     }
                 }
@@ -1241,6 +1567,42 @@ impl Engine {
                 let _ = self.finished.send(task);
             }
         }
+    }
+}
+
+/// Whether the task's spec names its input by CID (nothing inline).
+fn input_by_cid(rec: &TaskRecord) -> bool {
+    hex::decode(&rec.spec)
+        .ok()
+        .and_then(|b| spec::TaskSpec::decode(&b).ok())
+        .is_some_and(|s| !s.inputCid.is_empty())
+}
+
+/// The parameters of a standalone task: its replication and capability.
+fn standalone_params(rec: &TaskRecord) -> Result<TaskParams, String> {
+    let spec = hex::decode(&rec.spec)
+        .map_err(|e| e.to_string())
+        .and_then(|b| spec::TaskSpec::decode(&b).map_err(|e| e.to_string()))
+        .map_err(|e| format!("stored spec of task {} does not decode: {e}", rec.id))?;
+    let capability = spec.standalone_capability().map_err(|e| e.to_string())?;
+    Ok(TaskParams::drawn(rec.replicas as usize, capability))
+}
+
+/// The deterministic failure a verdict's result stands for, if it is one.
+fn verdict_failure(rec: &TaskRecord, result: &[u8; 32]) -> Option<Failure> {
+    let spec = spec::TaskSpec::decode(&hex::decode(&rec.spec).ok()?).ok()?;
+    Failure::identify(result, spec.fuelLimit)
+}
+
+/// Why a task ended without a quorum, for `task status`: this node's own
+/// reason when it abstained (a program it could not fetch...), else what
+/// the committee's votes showed.
+fn failure_cause(rec: &TaskRecord, nondeterministic: bool) -> String {
+    let own = rec.error.as_deref().filter(|e| !e.is_empty());
+    match (own, nondeterministic) {
+        (Some(e), _) => format!("no quorum; this node could not execute: {e}"),
+        (None, true) => "no quorum: members revealed different results (nondeterministic program or faulty members)".into(),
+        (None, false) => "no quorum: too few members committed and revealed a result in time (program or input unavailable to them, or members offline)".into(),
     }
 }
 

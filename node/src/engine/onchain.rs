@@ -111,7 +111,9 @@ impl Engine {
         let Some(rec) = self.tasks.get_mut(&id) else {
             return;
         };
-        if rec.status != TaskStatus::AwaitingChain || rec.input.is_empty() || rec.chain.is_none() {
+        // An input named by CID needs no gossip: members fetch it by CID.
+        let input_known = !rec.input.is_empty() || super::input_by_cid(rec);
+        if rec.status != TaskStatus::AwaitingChain || !input_known || rec.chain.is_none() {
             self.persist_task(id).await;
             return;
         }

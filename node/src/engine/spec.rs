@@ -28,10 +28,25 @@ sol! {
 pub const MIN_REPLICAS: u16 = 3;
 /// Largest replication factor.
 pub const MAX_REPLICAS: u16 = 64;
-/// Largest input carried inline in the task message.
-pub const MAX_INLINE_INPUT: usize = 256 * 1024;
-/// Largest fuel limit a spec may ask for.
-pub const MAX_FUEL: u64 = 50_000_000_000;
+/// Largest input carried inline in the task message. A larger input goes
+/// to IPFS and the spec names it by CID (`inputCid`), so task gossip stays
+/// small and a member that missed the message can still fetch the input.
+pub const MAX_INLINE_INPUT: usize = 16 * 1024;
+/// Network maximum of an input named by CID: members fetch at most this
+/// many bytes, and a larger input is a deterministic failure.
+pub const MAX_INPUT_BYTES: usize = 16 << 20;
+/// Network maximum of a task's fuel limit. Members run a task with exactly
+/// the fuel its spec names; a spec asking for more is refused when it is
+/// submitted (and by every member's task validator), never capped. 10 G
+/// units finish within the 60 s wall-clock guard ([`EXEC_WALL_CLOCK`]) on a
+/// host that runs at least about 170 M units per second.
+pub const MAX_FUEL: u64 = 10_000_000_000;
+/// Network maximum of a task's output: writing more is a deterministic
+/// failure, the same on every member whatever its local plugin settings.
+pub const MAX_OUTPUT_BYTES: u64 = 4 << 20;
+/// Wall-clock guard of one task execution. Hitting it is not a result (it
+/// depends on the host): the member abstains.
+pub const EXEC_WALL_CLOCK: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// Why a spec or task message is refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -82,24 +97,53 @@ impl TaskSpec {
                 self.replicas
             )));
         }
-        if self.fuelLimit == 0 || self.fuelLimit > MAX_FUEL {
+        if self.fuelLimit == 0 {
+            return Err(SpecError::Invalid(
+                "fuel limit must be at least 1, found 0".into(),
+            ));
+        }
+        if self.fuelLimit > MAX_FUEL {
             return Err(SpecError::Invalid(format!(
-                "fuelLimit must be between 1 and {MAX_FUEL}, found {}",
+                "fuel limit {} exceeds the network maximum of {MAX_FUEL}",
                 self.fuelLimit
             )));
         }
         self.program()?;
-        if !self.inputCid.is_empty() {
-            return Err(SpecError::Invalid(
-                "inputs by CID are not supported yet; send the input inline".into(),
-            ));
-        }
+        self.input_cid()?;
         Ok(())
+    }
+
+    /// The capability a standalone committee is drawn on: capability bit 0
+    /// is WASM execution (`"wasm"` in the genesis file), bit n > 0 is
+    /// `"cap<n>"`. Standalone sortition draws on one capability, so a spec
+    /// naming several bits is refused there (chain mode draws on all bits).
+    pub fn standalone_capability(&self) -> Result<Option<String>, SpecError> {
+        match self.capabilities {
+            0 => Ok(None),
+            c if c.is_power_of_two() => Ok(Some(match c.trailing_zeros() {
+                0 => "wasm".to_string(),
+                n => format!("cap{n}"),
+            })),
+            c => Err(SpecError::Invalid(format!(
+                "standalone committees are drawn on one capability, found capability bits {c:#x}"
+            ))),
+        }
+    }
+
+    /// The input's CID, when the input is not carried inline.
+    pub fn input_cid(&self) -> Result<Option<RawCid>, SpecError> {
+        if self.inputCid.is_empty() {
+            return Ok(None);
+        }
+        RawCid::from_bytes(&self.inputCid)
+            .map(Some)
+            .map_err(|e| SpecError::Invalid(format!("inputCid: {e}")))
     }
 }
 
 /// A task as gossiped on `hal9/tasks/1`: the announcement (task id + ABI
-/// spec) and the inline input. Framing inside the envelope:
+/// spec) and the inline input (empty when the spec names the input by
+/// CID). Framing inside the envelope:
 /// `u32 BE announcement length | announcement | u32 BE input length | input`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TaskMessage {
@@ -107,7 +151,8 @@ pub struct TaskMessage {
     pub spec: TaskSpec,
     /// Task id.
     pub id: TaskId,
-    /// Inline input; keccak256(input) == spec.inputHash.
+    /// Inline input; keccak256(input) == spec.inputHash. Empty when the
+    /// spec names the input by CID (members fetch and check it).
     pub input: Vec<u8>,
 }
 
@@ -118,9 +163,22 @@ impl TaskMessage {
     /// Builds a message, checking the input against the spec.
     pub fn new(spec: TaskSpec, input: Vec<u8>) -> Result<Self, SpecError> {
         spec.validate()?;
+        if spec.input_cid()?.is_some() {
+            if !input.is_empty() {
+                return Err(SpecError::Invalid(format!(
+                    "the spec names its input by CID, yet {} input bytes are carried inline",
+                    input.len()
+                )));
+            }
+            return Ok(Self {
+                id: spec.id(),
+                spec,
+                input,
+            });
+        }
         if input.len() > MAX_INLINE_INPUT {
             return Err(SpecError::Invalid(format!(
-                "input of {} bytes exceeds the inline limit of {MAX_INLINE_INPUT}",
+                "input of {} bytes exceeds the inline limit of {MAX_INLINE_INPUT}; name it by CID",
                 input.len()
             )));
         }
@@ -235,6 +293,48 @@ mod tests {
         s.programCid = Bytes::from_static(b"\x01\x55");
         assert!(TaskMessage::new(s, vec![]).is_err());
         assert!(TaskMessage::decode(b"H9\x01\x01\0\0\0\x01x").is_err());
+    }
+
+    #[test]
+    fn fuel_above_the_network_maximum_is_refused_not_capped() {
+        let mut s = spec(b"", 3);
+        s.fuelLimit = MAX_FUEL;
+        assert!(TaskMessage::new(s.clone(), vec![]).is_ok());
+        s.fuelLimit = MAX_FUEL + 1;
+        let err = TaskMessage::new(s.clone(), vec![]).unwrap_err();
+        assert!(err.to_string().contains("network maximum"), "{err}");
+        s.fuelLimit = 0;
+        assert!(TaskMessage::new(s, vec![]).is_err());
+    }
+
+    #[test]
+    fn capability_bits_name_genesis_capabilities() {
+        let mut s = spec(b"", 3);
+        assert_eq!(s.standalone_capability().unwrap(), None);
+        s.capabilities = 1;
+        assert_eq!(s.standalone_capability().unwrap().as_deref(), Some("wasm"));
+        s.capabilities = 1 << 5;
+        assert_eq!(s.standalone_capability().unwrap().as_deref(), Some("cap5"));
+        s.capabilities = 3;
+        let err = s.standalone_capability().unwrap_err();
+        assert!(err.to_string().contains("0x3"), "{err}");
+    }
+
+    #[test]
+    fn inputs_by_cid_carry_nothing_inline() {
+        let big = vec![7u8; MAX_INLINE_INPUT + 1];
+        // Too big to go inline.
+        let err = TaskMessage::new(spec(&big, 3), big.clone()).unwrap_err();
+        assert!(err.to_string().contains("inline limit"), "{err}");
+        let mut s = spec(&big, 3);
+        s.inputCid = Bytes::from(RawCid::of(&big).to_bytes());
+        let m = TaskMessage::new(s.clone(), vec![]).unwrap();
+        assert_eq!(TaskMessage::decode(&m.encode()).unwrap(), m);
+        // By CID and inline at once is refused.
+        assert!(TaskMessage::new(s.clone(), vec![1]).is_err());
+        // A CID that does not parse is refused.
+        s.inputCid = Bytes::from_static(b"\x01\x55\x12");
+        assert!(TaskMessage::new(s, vec![]).is_err());
     }
 
     #[test]
