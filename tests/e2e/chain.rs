@@ -564,3 +564,169 @@ async fn a_dao_vote_changes_the_fee_rate_and_settlement_follows() {
     let _ = Address::ZERO;
     net.cluster.stop().await.unwrap();
 }
+
+/// A peer gossips 10,000 well-formed tasks that are never posted on chain;
+/// then real tasks are posted: every one of them is decided, and the nodes
+/// hold at most `MAX_AWAITING` gossiped tasks waiting for the chain.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ten_thousand_unposted_gossiped_tasks_do_not_stop_real_ones() {
+    use hal9_node::engine::{
+        TASKS_TOPIC,
+        onchain::MAX_AWAITING,
+        spec::{TaskMessage, TaskSpec},
+    };
+    use hal9_p2p::{Network, NetworkConfig, Validation};
+
+    const FLOOD: u64 = 10_000;
+    let mut net = start(3, &[], None, None).await;
+    let program = net.program().await;
+    let program_cid: hal9_node::engine::cid::RawCid = program.parse().unwrap();
+
+    // The attacker: a raw libp2p peer on node 0 only.
+    let mut cfg = NetworkConfig::local_tcp();
+    cfg.bootstrap = vec![net.cluster.bootstrap.parse().unwrap()];
+    cfg.max_connections = 1;
+    cfg.target_peers = 1;
+    let mut registry = prometheus_client::registry::Registry::default();
+    let (p2p, attacker, _events) =
+        Network::new(hal9_p2p::Keypair::generate_ed25519(), cfg, &mut registry)
+            .await
+            .unwrap();
+    tokio::spawn(p2p.run());
+    attacker
+        .subscribe(TASKS_TOPIC, usize::MAX, |_: &hal9_p2p::PeerId, _: &[u8]| {
+            Validation::Accept
+        })
+        .await
+        .unwrap();
+    let a = net.cluster.nodes[0].client().unwrap();
+    let attacker_id = attacker.local_peer_id().to_string();
+    crate::harness::eventually(
+        Duration::from_secs(20),
+        "node 0 to see the attacker on the tasks topic",
+        || {
+            let (c, id) = (a.clone(), attacker_id.clone());
+            async move {
+                let peers = c.peers().await.ok()?;
+                peers
+                    .iter()
+                    .any(|p| p.peer_id == id && p.topics.iter().any(|t| t == TASKS_TOPIC))
+                    .then_some(())
+            }
+        },
+    )
+    .await;
+    let deadline = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        + 3_600;
+    for i in 0..FLOOD {
+        let input = i.to_be_bytes().to_vec();
+        let spec = TaskSpec {
+            programCid: program_cid.to_bytes().into(),
+            inputHash: hal9_consensus::keccak256(&[&input]).into(),
+            inputCid: Default::default(),
+            replicas: 3,
+            fuelLimit: 1_000_000,
+            capabilities: 0,
+            submitter: Address::repeat_byte(0xaa),
+            nonce: U256::from(i),
+            deadline,
+        };
+        let msg = TaskMessage::new(spec, input).unwrap();
+        // A full send queue drops a few; the count below says how many arrived.
+        let _ = attacker.publish(TASKS_TOPIC, msg.encode()).await;
+        if i % 200 == 0 {
+            tokio::task::yield_now().await;
+        }
+    }
+    let received = crate::harness::eventually(
+        Duration::from_secs(120),
+        "node 0 to accept most of the flood",
+        || async {
+            let n = crate::harness::metric(
+                &net.cluster.nodes[0],
+                "hal9_p2p_messages_received_total",
+                "outcome=\"accepted\"",
+            )
+            .await;
+            (n >= (MAX_AWAITING as f64) * 1.5).then_some(n)
+        },
+    )
+    .await;
+    eprintln!("node 0 accepted {received} gossiped messages");
+
+    // Real tasks, posted on chain with a fee: all of them are decided.
+    let mut ids = Vec::new();
+    for i in 0..3u8 {
+        let (id, _) = net.submit(&program, &[b'r', i]).await;
+        ids.push(id);
+    }
+    for id in &ids {
+        for node in 0..3 {
+            net.chain_status(node, id, "verdict", Duration::from_secs(240))
+                .await;
+        }
+    }
+    // Bounded: what waits for the chain never exceeds the cap.
+    for node in 0..3 {
+        let tasks = net.client(node).tasks().await.unwrap();
+        let waiting = tasks
+            .iter()
+            .filter(|r| r.status == TaskStatus::AwaitingChain)
+            .count();
+        eprintln!(
+            "node {node}: {} task records, {waiting} waiting for the chain",
+            tasks.len()
+        );
+        assert!(
+            waiting <= MAX_AWAITING,
+            "node {node} holds {waiting} tasks waiting for the chain (cap {MAX_AWAITING})"
+        );
+    }
+    let _ = attacker.shutdown().await;
+    net.cluster.stop().await.unwrap();
+}
+
+/// A reorganisation under a posted task: the new branch does not hold the
+/// task, and the nodes follow it (the task is dropped, not settled).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_task_posted_on_an_abandoned_branch_is_dropped() {
+    use alloy::providers::{ProviderBuilder, ext::AnvilApi};
+    use alloy::rpc::types::anvil::ReorgOptions;
+
+    let mut net = start(3, &[], None, None).await;
+    let program = net.program().await;
+    let p = ProviderBuilder::new().connect_http(net.chain.url.parse().unwrap());
+    let before = p.get_block_number().await.unwrap();
+    let (id, _) = net.submit(&program, b"on a branch that goes away").await;
+    net.chain_status(0, &id, "posted", Duration::from_secs(60))
+        .await;
+    let head = p.get_block_number().await.unwrap();
+    let task: B256 = format!("0x{id}").parse().unwrap();
+    // Replace every block since the submission with empty ones (and one more).
+    p.anvil_reorg(ReorgOptions {
+        depth: head - before + 1,
+        tx_block_pairs: vec![],
+    })
+    .await
+    .unwrap();
+    p.anvil_mine(Some(2), None).await.unwrap();
+    let c = net.chain.client(&net.chain.keys[0]).await.unwrap();
+    assert!(
+        c.task(task).await.map(|t| t.fee.is_zero()).unwrap_or(true),
+        "the new branch must not hold the task"
+    );
+    for node in 0..3 {
+        let rec = net
+            .chain_status(node, &id, "dropped", Duration::from_secs(60))
+            .await;
+        assert_eq!(rec.status, TaskStatus::Rejected, "node {node}: {rec:?}");
+    }
+    // The nodes keep following the new chain: a task posted on it settles.
+    let (id2, _) = net.submit(&program, b"on the new branch").await;
+    net.chain_status(0, &id2, "verdict", Duration::from_secs(120))
+        .await;
+    net.cluster.stop().await.unwrap();
+}
