@@ -730,3 +730,57 @@ async fn a_task_posted_on_an_abandoned_branch_is_dropped() {
         .await;
     net.cluster.stop().await.unwrap();
 }
+
+/// A task record corrupted on disk while the node is stopped: the node
+/// starts, says which record it quarantined, and settles the other task.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_corrupt_record_is_quarantined_and_the_rest_settles() {
+    let mut net = start(3, &[], None, None).await;
+    let program = net.program().await;
+    let (bad, _) = net.submit(&program, b"this record gets corrupted").await;
+    let (good, _) = net.submit(&program, b"this one settles").await;
+    for id in [&bad, &good] {
+        net.chain_status(0, id, "verdict", Duration::from_secs(120))
+            .await;
+    }
+    net.cluster.nodes[0].stop().await.unwrap();
+    {
+        let path = net.cluster.nodes[0]
+            .home()
+            .path(hal9_node::home::STORE_FILE);
+        let store = hal9_node::store::Store::open(&path).unwrap();
+        store
+            .put_raw("tasks", &bad, b"\x00\xffgarbage, not a task record")
+            .unwrap();
+    }
+    net.cluster.nodes[0].start().await.unwrap();
+    let log = net.cluster.nodes[0].home().path("node.log");
+    crate::harness::eventually(
+        Duration::from_secs(20),
+        "the quarantine log line naming the record",
+        || {
+            let log = log.clone();
+            let bad = bad.clone();
+            async move {
+                let text = std::fs::read_to_string(&log).ok()?;
+                text.lines()
+                    .any(|l| l.contains("corrupt record quarantined") && l.contains(&bad))
+                    .then_some(())
+            }
+        },
+    )
+    .await;
+    assert_eq!(
+        crate::harness::metric(&net.cluster.nodes[0], "hal9_store_quarantined_total", "").await,
+        1.0
+    );
+    net.cluster
+        .wait_full_mesh(Duration::from_secs(60))
+        .await
+        .unwrap();
+    // The other task still settles: past the challenge window it is finalized.
+    net.chain.advance(61).await.unwrap();
+    net.chain_status(0, &good, "finalized", Duration::from_secs(90))
+        .await;
+    net.cluster.stop().await.unwrap();
+}
