@@ -784,3 +784,149 @@ async fn a_corrupt_record_is_quarantined_and_the_rest_settles() {
         .await;
     net.cluster.stop().await.unwrap();
 }
+
+/// An HTTP JSON-RPC forwarder to anvil that answers 503 to every `eth_call`
+/// to `target` while `failing` is set (one request per connection).
+async fn failing_calls_proxy(
+    anvil: String,
+    target: Address,
+    failing: Arc<AtomicBool>,
+    failed: Arc<std::sync::atomic::AtomicU64>,
+) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let needle = format!("{target:x}").to_lowercase();
+    let http = reqwest::Client::new();
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut s, _)) = listener.accept().await else {
+                continue;
+            };
+            let (anvil, needle, http) = (anvil.clone(), needle.clone(), http.clone());
+            let (failing, failed) = (failing.clone(), failed.clone());
+            tokio::spawn(async move {
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 8192];
+                let (head_end, len) = loop {
+                    let Ok(n) = s.read(&mut chunk).await else {
+                        return;
+                    };
+                    if n == 0 {
+                        return;
+                    }
+                    buf.extend_from_slice(&chunk[..n]);
+                    if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                        let head = String::from_utf8_lossy(&buf[..i]).to_lowercase();
+                        let len = head
+                            .lines()
+                            .find_map(|l| l.strip_prefix("content-length:"))
+                            .and_then(|v| v.trim().parse::<usize>().ok())
+                            .unwrap_or(0);
+                        break (i + 4, len);
+                    }
+                };
+                while buf.len() < head_end + len {
+                    let Ok(n) = s.read(&mut chunk).await else {
+                        return;
+                    };
+                    if n == 0 {
+                        return;
+                    }
+                    buf.extend_from_slice(&chunk[..n]);
+                }
+                let body = buf[head_end..head_end + len].to_vec();
+                let text = String::from_utf8_lossy(&body).to_lowercase();
+                if failing.load(Ordering::SeqCst)
+                    && text.contains("eth_call")
+                    && text.contains(&needle)
+                {
+                    failed.fetch_add(1, Ordering::SeqCst);
+                    let _ = s
+                        .write_all(b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+                        .await;
+                    return;
+                }
+                let Ok(resp) = http
+                    .post(&anvil)
+                    .header("content-type", "application/json")
+                    .body(body)
+                    .send()
+                    .await
+                else {
+                    return;
+                };
+                let Ok(out) = resp.bytes().await else { return };
+                let head = format!(
+                    "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                    out.len()
+                );
+                let _ = s.write_all(head.as_bytes()).await;
+                let _ = s.write_all(&out).await;
+            });
+        }
+    });
+    url
+}
+
+/// A staked operator registered bytes that are not a PeerId and is drawn
+/// into every committee (3 stakers, 3 replicas); the registry lookups of the
+/// committee fail for the first seconds. The task is not lost: the watcher
+/// retries, the garbage member is absent, the two others decide it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_garbage_peer_id_and_failing_lookups_lose_no_task() {
+    let chain = DevChain::start(3).await.expect("dev chain");
+    // Operator 2 runs no node and registers garbage as its PeerId.
+    let rogue = chain.client(chain.operator(2)).await.unwrap();
+    rogue.register(b"\xde\xad not a peer id", 0).await.unwrap();
+    rogue.stake(tokens(STAKE)).await.unwrap();
+    rogue.lock(30 * 86_400).await.unwrap();
+    let failing = Arc::new(AtomicBool::new(false));
+    let failed = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let rpc = failing_calls_proxy(
+        chain.url.clone(),
+        chain.deployment.registry,
+        failing.clone(),
+        failed.clone(),
+    )
+    .await;
+    let mut net = start(2, &[], Some(&rpc), Some(chain)).await;
+    let program = net.program().await;
+    failing.store(true, Ordering::SeqCst);
+    let (id, committee) = net.submit(&program, b"decided without the rogue").await;
+    let rogue_addr = net.chain.operator(2).address().to_checksum(None);
+    assert!(committee.contains(&rogue_addr), "{committee:?}");
+    // Every node's lookup fails for a while.
+    crate::harness::eventually(
+        Duration::from_secs(30),
+        "failed lookups on both nodes",
+        || async {
+            let mut all = true;
+            for n in &net.cluster.nodes {
+                all &= crate::harness::metric(n, "hal9_chain_watch_lookup_retries_total", "").await
+                    >= 1.0;
+            }
+            all.then_some(())
+        },
+    )
+    .await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    failing.store(false, Ordering::SeqCst);
+    eprintln!("{} registry calls failed", failed.load(Ordering::SeqCst));
+    for node in 0..2 {
+        let rec = net
+            .chain_status(node, &id, "verdict", Duration::from_secs(120))
+            .await;
+        assert_eq!(rec.status, TaskStatus::Verified, "node {node}");
+        assert!(
+            crate::harness::metric(
+                &net.cluster.nodes[node],
+                "hal9_chain_watch_absent_members_total",
+                ""
+            )
+            .await
+                >= 1.0
+        );
+    }
+    net.cluster.stop().await.unwrap();
+}
