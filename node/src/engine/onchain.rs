@@ -462,11 +462,11 @@ impl Engine {
             self.persist_task(task).await;
             return;
         }
-        if !self.tasks.contains_key(&task) {
-            // A real event is never refused: the waiting set is bounded by
-            // evicting gossip, and posted tasks cost their submitter a fee.
-            self.tasks.insert(task, Self::blank_record(task, &spec));
-        }
+        // A real event is never refused: the waiting set is bounded by
+        // evicting gossip, and posted tasks cost their submitter a fee.
+        self.tasks
+            .entry(task)
+            .or_insert_with(|| Self::blank_record(task, &spec));
         self.note_waiting(task, &spec, true, false);
         let Some(rec) = self.tasks.get_mut(&task) else {
             return;
