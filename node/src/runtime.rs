@@ -72,6 +72,7 @@ pub async fn run(home: Home, cfg: NodeConfig) -> eyre::Result<()> {
             .wrap_err_with(|| format!("cannot create the content store {}", dir.display()))?;
     }
     let mut registry = Registry::default();
+    store.register_metrics(&mut registry);
     let (network, net, events) =
         Network::new(key.clone(), cfg.network.clone(), &mut registry).await?;
     info!(target: "hal9::node", peer_id = %net.local_peer_id(), "node starting");
@@ -131,10 +132,23 @@ pub async fn run(home: Home, cfg: NodeConfig) -> eyre::Result<()> {
             .await
             .map_err(|e| eyre!("store task: {e}"))??
             .and_then(|b| serde_json::from_slice::<crate::chain::watch::Cursor>(&b).ok());
-        let (l2, in2) = (link.clone(), inbound.clone());
+        // The watcher sits below the engine: it emits chain inputs on its
+        // own channel, forwarded here in order.
+        let (chain_tx, mut chain_rx) = tokio::sync::mpsc::channel(256);
+        let watch_metrics = crate::chain::watch::WatchMetrics::register(&mut registry);
+        let l2 = link.clone();
         tasks.spawn(async move {
-            crate::chain::watch::run(l2, cursor, in2).await;
+            crate::chain::watch::run(l2, cursor, chain_tx, watch_metrics).await;
             "chain watcher"
+        });
+        let in2 = inbound.clone();
+        tasks.spawn(async move {
+            while let Some(c) = chain_rx.recv().await {
+                if in2.send(engine::Inbound::Chain(c)).await.is_err() {
+                    break;
+                }
+            }
+            "chain input forwarder"
         });
         let (l3, h3) = (link.clone(), engine_handle.clone());
         let metrics = crate::chain::OutboxMetrics::register(&mut registry);

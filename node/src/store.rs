@@ -19,6 +19,8 @@ const TASKS: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("tasks");
 const VOTES: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("votes");
 /// The settlement outbox: chain transactions still owed, by entry key (JSON).
 const OUTBOX: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("outbox");
+/// Records that did not decode, by "table/key" (JSON [`QuarantinedRecord`]).
+const QUARANTINE: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("quarantine");
 /// Reputation in basis points by peer id.
 const REPUTATION: TableDefinition<'_, &str, u32> = TableDefinition::new("reputation");
 
@@ -84,10 +86,24 @@ pub struct PeerRecord {
     pub connections: u64,
 }
 
+/// A record moved out of its table because it did not decode.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct QuarantinedRecord {
+    /// Table it was in.
+    pub table: String,
+    /// Its key.
+    pub key: String,
+    /// Why it did not decode.
+    pub reason: String,
+    /// Its bytes, hex.
+    pub bytes: String,
+}
+
 /// The node store.
 #[derive(Debug)]
 pub struct Store {
     db: Database,
+    quarantined: prometheus_client::metrics::counter::Counter,
 }
 
 type Migration = fn(&redb::WriteTransaction) -> Result<(), StoreError>;
@@ -128,7 +144,10 @@ impl Store {
                 reason: other.to_string(),
             },
         })?;
-        let store = Self { db };
+        let store = Self {
+            db,
+            quarantined: Default::default(),
+        };
         store.migrate()?;
         Ok(store)
     }
@@ -227,7 +246,12 @@ impl Store {
         let mut out = Vec::new();
         for row in t.iter()? {
             let (k, v) = row?;
-            out.push((k.value().to_string(), decode_peer(k.value(), v.value())?));
+            match decode_peer(k.value(), v.value()) {
+                Ok(p) => out.push((k.value().to_string(), p)),
+                Err(e) => {
+                    tracing::warn!(target: "hal9::store", error = %e, "corrupt peer record skipped")
+                }
+            }
         }
         Ok(out)
     }
@@ -247,28 +271,118 @@ impl Store {
         Ok(())
     }
 
+    /// Every record of `table` that decodes. A record that does not is
+    /// logged, moved to the `quarantine` table with the reason, and
+    /// skipped: one bad record never stops recovery.
     fn all_json<T: serde::de::DeserializeOwned>(
         &self,
         table: TableDefinition<'_, &str, &[u8]>,
     ) -> Result<Vec<T>, StoreError> {
+        let mut out = Vec::new();
+        let mut bad: Vec<(String, Vec<u8>, String)> = Vec::new();
+        {
+            let tx = self.db.begin_read()?;
+            let t = tx.open_table(table)?;
+            for row in t.iter()? {
+                let (k, v) = row?;
+                match serde_json::from_slice(v.value()) {
+                    Ok(rec) => out.push(rec),
+                    Err(e) => bad.push((k.value().to_string(), v.value().to_vec(), e.to_string())),
+                }
+            }
+        }
+        if !bad.is_empty() {
+            self.quarantine(table, bad)?;
+        }
+        Ok(out)
+    }
+
+    /// Moves corrupt records of `table` to the quarantine table.
+    fn quarantine(
+        &self,
+        table: TableDefinition<'_, &str, &[u8]>,
+        bad: Vec<(String, Vec<u8>, String)>,
+    ) -> Result<(), StoreError> {
+        let name = redb::TableHandle::name(&table).to_string();
+        let tx = self.db.begin_write()?;
+        {
+            let mut t = tx.open_table(table)?;
+            let mut q = tx.open_table(QUARANTINE)?;
+            for (key, bytes, reason) in &bad {
+                tracing::error!(target: "hal9::store", table = %name, key = %key, reason = %reason, len = bytes.len(), "corrupt record quarantined");
+                let rec = QuarantinedRecord {
+                    table: name.clone(),
+                    key: key.clone(),
+                    reason: reason.clone(),
+                    bytes: hex::encode(bytes),
+                };
+                let v = serde_json::to_vec(&rec).map_err(|e| StoreError::Db(e.to_string()))?;
+                q.insert(format!("{name}/{key}").as_str(), v.as_slice())?;
+                t.remove(key.as_str())?;
+            }
+        }
+        tx.commit()?;
+        self.quarantined.inc_by(bad.len() as u64);
+        Ok(())
+    }
+
+    /// Records moved to quarantine since the store was opened.
+    pub fn quarantined_count(&self) -> u64 {
+        self.quarantined.get()
+    }
+
+    /// Registers `hal9_store_quarantined_total`.
+    pub fn register_metrics(&self, registry: &mut prometheus_client::registry::Registry) {
+        registry.register(
+            "hal9_store_quarantined",
+            "Corrupt store records moved to the quarantine table",
+            self.quarantined.clone(),
+        );
+    }
+
+    /// Every quarantined record.
+    pub fn quarantined(&self) -> Result<Vec<QuarantinedRecord>, StoreError> {
         let tx = self.db.begin_read()?;
-        let t = tx.open_table(table)?;
+        let t = match tx.open_table(QUARANTINE) {
+            Ok(t) => t,
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
+            Err(e) => return Err(e.into()),
+        };
         let mut out = Vec::new();
         for row in t.iter()? {
             let (k, v) = row?;
-            out.push(
-                serde_json::from_slice(v.value()).map_err(|e| StoreError::Corrupt {
-                    key: k.value().to_string(),
-                    reason: e.to_string(),
-                })?,
-            );
+            match serde_json::from_slice(v.value()) {
+                Ok(r) => out.push(r),
+                Err(e) => {
+                    tracing::warn!(target: "hal9::store", key = k.value(), error = %e, "unreadable quarantine entry")
+                }
+            }
         }
         Ok(out)
+    }
+
+    /// Writes raw bytes under `key` of a table (fault injection: a record
+    /// corrupted on disk).
+    #[cfg(any(test, feature = "fault-injection"))]
+    pub fn put_raw(&self, table: &str, key: &str, bytes: &[u8]) -> Result<(), StoreError> {
+        let def: TableDefinition<'_, &str, &[u8]> = TableDefinition::new(table);
+        let tx = self.db.begin_write()?;
+        tx.open_table(def)?.insert(key, bytes)?;
+        tx.commit()?;
+        Ok(())
     }
 
     /// Writes a task record.
     pub fn put_task<T: Serialize>(&self, id: &str, record: &T) -> Result<(), StoreError> {
         self.put_json(TASKS, id, record)
+    }
+
+    /// Deletes a task record (no error when absent).
+    pub fn delete_task(&self, id: &str) -> Result<(), StoreError> {
+        let tx = self.db.begin_write()?;
+        tx.open_table(TASKS)?.remove(id)?;
+        tx.commit()?;
+        Ok(())
     }
 
     /// All task records.
@@ -396,6 +510,53 @@ mod tests {
         }
         let err = Store::open(&path).unwrap_err();
         assert!(matches!(err, StoreError::TooNew { .. }), "{err}");
+    }
+
+    #[test]
+    fn a_corrupt_record_is_quarantined_and_the_rest_survive() {
+        #[derive(Serialize, Deserialize, PartialEq, Debug)]
+        struct Rec {
+            n: u32,
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.redb");
+        {
+            let s = Store::open(&path).unwrap();
+            for i in 0..5 {
+                s.put_task(&format!("t{i}"), &Rec { n: i }).unwrap();
+            }
+            s.put_raw("tasks", "t2", b"\xff\x00 not json").unwrap();
+            s.put_outbox("o1", &Rec { n: 9 }).unwrap();
+            s.put_raw("outbox", "o0", b"{\"n\":").unwrap();
+        }
+        let s = Store::open(&path).unwrap();
+        let tasks: Vec<Rec> = s.tasks().unwrap();
+        assert_eq!(tasks.len(), 4, "the four good tasks are read");
+        assert!(!tasks.contains(&Rec { n: 2 }));
+        let outbox: Vec<Rec> = s.outbox().unwrap();
+        assert_eq!(outbox, vec![Rec { n: 9 }]);
+        assert_eq!(s.quarantined_count(), 2);
+        let q = s.quarantined().unwrap();
+        assert_eq!(q.len(), 2);
+        let t2 = q.iter().find(|r| r.table == "tasks").unwrap();
+        assert_eq!(t2.key, "t2");
+        assert!(!t2.reason.is_empty());
+        assert_eq!(hex::decode(&t2.bytes).unwrap(), b"\xff\x00 not json");
+        // Moved, not copied: a second read finds nothing more to quarantine.
+        let again: Vec<Rec> = s.tasks().unwrap();
+        assert_eq!(again.len(), 4);
+        assert_eq!(s.quarantined_count(), 2);
+    }
+
+    #[test]
+    fn deleted_tasks_are_gone() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::open(&dir.path().join("s.redb")).unwrap();
+        s.put_task("a", &1u32).unwrap();
+        s.put_task("b", &2u32).unwrap();
+        s.delete_task("a").unwrap();
+        s.delete_task("missing").unwrap();
+        assert_eq!(s.tasks::<u32>().unwrap(), vec![2]);
     }
 
     #[test]

@@ -564,3 +564,369 @@ async fn a_dao_vote_changes_the_fee_rate_and_settlement_follows() {
     let _ = Address::ZERO;
     net.cluster.stop().await.unwrap();
 }
+
+/// A peer gossips 10,000 well-formed tasks that are never posted on chain;
+/// then real tasks are posted: every one of them is decided, and the nodes
+/// hold at most `MAX_AWAITING` gossiped tasks waiting for the chain.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ten_thousand_unposted_gossiped_tasks_do_not_stop_real_ones() {
+    use hal9_node::engine::{
+        TASKS_TOPIC,
+        onchain::MAX_AWAITING,
+        spec::{TaskMessage, TaskSpec},
+    };
+    use hal9_p2p::{Network, NetworkConfig, Validation};
+
+    const FLOOD: u64 = 10_000;
+    let mut net = start(3, &[], None, None).await;
+    let program = net.program().await;
+    let program_cid: hal9_node::engine::cid::RawCid = program.parse().unwrap();
+
+    // The attacker: a raw libp2p peer on node 0 only.
+    let mut cfg = NetworkConfig::local_tcp();
+    cfg.bootstrap = vec![net.cluster.bootstrap.parse().unwrap()];
+    cfg.max_connections = 1;
+    cfg.target_peers = 1;
+    let mut registry = prometheus_client::registry::Registry::default();
+    let (p2p, attacker, _events) =
+        Network::new(hal9_p2p::Keypair::generate_ed25519(), cfg, &mut registry)
+            .await
+            .unwrap();
+    tokio::spawn(p2p.run());
+    attacker
+        .subscribe(TASKS_TOPIC, usize::MAX, |_: &hal9_p2p::PeerId, _: &[u8]| {
+            Validation::Accept
+        })
+        .await
+        .unwrap();
+    let a = net.cluster.nodes[0].client().unwrap();
+    let attacker_id = attacker.local_peer_id().to_string();
+    crate::harness::eventually(
+        Duration::from_secs(20),
+        "node 0 to see the attacker on the tasks topic",
+        || {
+            let (c, id) = (a.clone(), attacker_id.clone());
+            async move {
+                let peers = c.peers().await.ok()?;
+                peers
+                    .iter()
+                    .any(|p| p.peer_id == id && p.topics.iter().any(|t| t == TASKS_TOPIC))
+                    .then_some(())
+            }
+        },
+    )
+    .await;
+    let deadline = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        + 3_600;
+    for i in 0..FLOOD {
+        let input = i.to_be_bytes().to_vec();
+        let spec = TaskSpec {
+            programCid: program_cid.to_bytes().into(),
+            inputHash: hal9_consensus::keccak256(&[&input]).into(),
+            inputCid: Default::default(),
+            replicas: 3,
+            fuelLimit: 1_000_000,
+            capabilities: 0,
+            submitter: Address::repeat_byte(0xaa),
+            nonce: U256::from(i),
+            deadline,
+        };
+        let msg = TaskMessage::new(spec, input).unwrap();
+        // A full send queue drops a few; the count below says how many arrived.
+        let _ = attacker.publish(TASKS_TOPIC, msg.encode()).await;
+        if i % 200 == 0 {
+            tokio::task::yield_now().await;
+        }
+    }
+    let received = crate::harness::eventually(
+        Duration::from_secs(120),
+        "node 0 to accept most of the flood",
+        || async {
+            let n = crate::harness::metric(
+                &net.cluster.nodes[0],
+                "hal9_p2p_messages_received_total",
+                "outcome=\"accepted\"",
+            )
+            .await;
+            (n >= (MAX_AWAITING as f64) * 1.5).then_some(n)
+        },
+    )
+    .await;
+    eprintln!("node 0 accepted {received} gossiped messages");
+
+    // Real tasks, posted on chain with a fee: all of them are decided.
+    let mut ids = Vec::new();
+    for i in 0..3u8 {
+        let (id, _) = net.submit(&program, &[b'r', i]).await;
+        ids.push(id);
+    }
+    for id in &ids {
+        for node in 0..3 {
+            net.chain_status(node, id, "verdict", Duration::from_secs(240))
+                .await;
+        }
+    }
+    // Bounded: what waits for the chain never exceeds the cap.
+    for node in 0..3 {
+        let tasks = net.client(node).tasks().await.unwrap();
+        let waiting = tasks
+            .iter()
+            .filter(|r| r.status == TaskStatus::AwaitingChain)
+            .count();
+        eprintln!(
+            "node {node}: {} task records, {waiting} waiting for the chain",
+            tasks.len()
+        );
+        assert!(
+            waiting <= MAX_AWAITING,
+            "node {node} holds {waiting} tasks waiting for the chain (cap {MAX_AWAITING})"
+        );
+    }
+    let _ = attacker.shutdown().await;
+    net.cluster.stop().await.unwrap();
+}
+
+/// A reorganisation under a posted task: the new branch does not hold the
+/// task, and the nodes follow it (the task is dropped, not settled).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_task_posted_on_an_abandoned_branch_is_dropped() {
+    use alloy::providers::{ProviderBuilder, ext::AnvilApi};
+    use alloy::rpc::types::anvil::ReorgOptions;
+
+    let mut net = start(3, &[], None, None).await;
+    let program = net.program().await;
+    let p = ProviderBuilder::new().connect_http(net.chain.url.parse().unwrap());
+    let before = p.get_block_number().await.unwrap();
+    let (id, _) = net.submit(&program, b"on a branch that goes away").await;
+    net.chain_status(0, &id, "posted", Duration::from_secs(60))
+        .await;
+    let head = p.get_block_number().await.unwrap();
+    let task: B256 = format!("0x{id}").parse().unwrap();
+    // Replace every block since the submission with empty ones (and one more).
+    p.anvil_reorg(ReorgOptions {
+        depth: head - before + 1,
+        tx_block_pairs: vec![],
+    })
+    .await
+    .unwrap();
+    p.anvil_mine(Some(2), None).await.unwrap();
+    let c = net.chain.client(&net.chain.keys[0]).await.unwrap();
+    assert!(
+        c.task(task).await.map(|t| t.fee.is_zero()).unwrap_or(true),
+        "the new branch must not hold the task"
+    );
+    for node in 0..3 {
+        let rec = net
+            .chain_status(node, &id, "dropped", Duration::from_secs(60))
+            .await;
+        assert_eq!(rec.status, TaskStatus::Rejected, "node {node}: {rec:?}");
+    }
+    // The nodes keep following the new chain: a task posted on it settles.
+    let (id2, _) = net.submit(&program, b"on the new branch").await;
+    net.chain_status(0, &id2, "verdict", Duration::from_secs(120))
+        .await;
+    net.cluster.stop().await.unwrap();
+}
+
+/// A task record corrupted on disk while the node is stopped: the node
+/// starts, says which record it quarantined, and settles the other task.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_corrupt_record_is_quarantined_and_the_rest_settles() {
+    let mut net = start(3, &[], None, None).await;
+    let program = net.program().await;
+    let (bad, _) = net.submit(&program, b"this record gets corrupted").await;
+    let (good, _) = net.submit(&program, b"this one settles").await;
+    for id in [&bad, &good] {
+        net.chain_status(0, id, "verdict", Duration::from_secs(120))
+            .await;
+    }
+    net.cluster.nodes[0].stop().await.unwrap();
+    {
+        let path = net.cluster.nodes[0]
+            .home()
+            .path(hal9_node::home::STORE_FILE);
+        let store = hal9_node::store::Store::open(&path).unwrap();
+        store
+            .put_raw("tasks", &bad, b"\x00\xffgarbage, not a task record")
+            .unwrap();
+    }
+    net.cluster.nodes[0].start().await.unwrap();
+    let log = net.cluster.nodes[0].home().path("node.log");
+    crate::harness::eventually(
+        Duration::from_secs(20),
+        "the quarantine log line naming the record",
+        || {
+            let log = log.clone();
+            let bad = bad.clone();
+            async move {
+                let text = std::fs::read_to_string(&log).ok()?;
+                text.lines()
+                    .any(|l| l.contains("corrupt record quarantined") && l.contains(&bad))
+                    .then_some(())
+            }
+        },
+    )
+    .await;
+    assert_eq!(
+        crate::harness::metric(&net.cluster.nodes[0], "hal9_store_quarantined_total", "").await,
+        1.0
+    );
+    net.cluster
+        .wait_full_mesh(Duration::from_secs(60))
+        .await
+        .unwrap();
+    // The other task still settles: past the challenge window it is finalized.
+    net.chain.advance(61).await.unwrap();
+    net.chain_status(0, &good, "finalized", Duration::from_secs(90))
+        .await;
+    net.cluster.stop().await.unwrap();
+}
+
+/// An HTTP JSON-RPC forwarder to anvil that answers 503 to every `eth_call`
+/// to `target` while `failing` is set (one request per connection).
+async fn failing_calls_proxy(
+    anvil: String,
+    target: Address,
+    failing: Arc<AtomicBool>,
+    failed: Arc<std::sync::atomic::AtomicU64>,
+) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let needle = format!("{target:x}").to_lowercase();
+    let http = reqwest::Client::new();
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut s, _)) = listener.accept().await else {
+                continue;
+            };
+            let (anvil, needle, http) = (anvil.clone(), needle.clone(), http.clone());
+            let (failing, failed) = (failing.clone(), failed.clone());
+            tokio::spawn(async move {
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 8192];
+                let (head_end, len) = loop {
+                    let Ok(n) = s.read(&mut chunk).await else {
+                        return;
+                    };
+                    if n == 0 {
+                        return;
+                    }
+                    buf.extend_from_slice(&chunk[..n]);
+                    if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                        let head = String::from_utf8_lossy(&buf[..i]).to_lowercase();
+                        let len = head
+                            .lines()
+                            .find_map(|l| l.strip_prefix("content-length:"))
+                            .and_then(|v| v.trim().parse::<usize>().ok())
+                            .unwrap_or(0);
+                        break (i + 4, len);
+                    }
+                };
+                while buf.len() < head_end + len {
+                    let Ok(n) = s.read(&mut chunk).await else {
+                        return;
+                    };
+                    if n == 0 {
+                        return;
+                    }
+                    buf.extend_from_slice(&chunk[..n]);
+                }
+                let body = buf[head_end..head_end + len].to_vec();
+                let text = String::from_utf8_lossy(&body).to_lowercase();
+                if failing.load(Ordering::SeqCst)
+                    && text.contains("eth_call")
+                    && text.contains(&needle)
+                {
+                    failed.fetch_add(1, Ordering::SeqCst);
+                    let _ = s
+                        .write_all(b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+                        .await;
+                    return;
+                }
+                let Ok(resp) = http
+                    .post(&anvil)
+                    .header("content-type", "application/json")
+                    .body(body)
+                    .send()
+                    .await
+                else {
+                    return;
+                };
+                let Ok(out) = resp.bytes().await else { return };
+                let head = format!(
+                    "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                    out.len()
+                );
+                let _ = s.write_all(head.as_bytes()).await;
+                let _ = s.write_all(&out).await;
+            });
+        }
+    });
+    url
+}
+
+/// A staked operator registered bytes that are not a PeerId and is drawn
+/// into every committee (3 stakers, 3 replicas); the registry lookups of the
+/// committee fail for the first seconds. The task is not lost: the watcher
+/// retries, the garbage member is absent, the two others decide it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_garbage_peer_id_and_failing_lookups_lose_no_task() {
+    let chain = DevChain::start(3).await.expect("dev chain");
+    // Operator 2 runs no node and registers garbage as its PeerId.
+    let rogue = chain.client(chain.operator(2)).await.unwrap();
+    rogue.register(b"\xde\xad not a peer id", 0).await.unwrap();
+    rogue.stake(tokens(STAKE)).await.unwrap();
+    rogue.lock(30 * 86_400).await.unwrap();
+    let failing = Arc::new(AtomicBool::new(false));
+    let failed = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let rpc = failing_calls_proxy(
+        chain.url.clone(),
+        chain.deployment.registry,
+        failing.clone(),
+        failed.clone(),
+    )
+    .await;
+    let mut net = start(2, &[], Some(&rpc), Some(chain)).await;
+    let program = net.program().await;
+    failing.store(true, Ordering::SeqCst);
+    let (id, committee) = net.submit(&program, b"decided without the rogue").await;
+    let rogue_addr = net.chain.operator(2).address().to_checksum(None);
+    assert!(committee.contains(&rogue_addr), "{committee:?}");
+    // Every node's lookup fails for a while.
+    crate::harness::eventually(
+        Duration::from_secs(30),
+        "failed lookups on both nodes",
+        || async {
+            let mut all = true;
+            for n in &net.cluster.nodes {
+                all &= crate::harness::metric(n, "hal9_chain_watch_lookup_retries_total", "").await
+                    >= 1.0;
+            }
+            all.then_some(())
+        },
+    )
+    .await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    failing.store(false, Ordering::SeqCst);
+    eprintln!("{} registry calls failed", failed.load(Ordering::SeqCst));
+    for node in 0..2 {
+        let rec = net
+            .chain_status(node, &id, "verdict", Duration::from_secs(120))
+            .await;
+        assert_eq!(rec.status, TaskStatus::Verified, "node {node}");
+        assert!(
+            crate::harness::metric(
+                &net.cluster.nodes[node],
+                "hal9_chain_watch_absent_members_total",
+                ""
+            )
+            .await
+                >= 1.0
+        );
+    }
+    net.cluster.stop().await.unwrap();
+}

@@ -9,6 +9,7 @@ use alloy::{
     signers::local::PrivateKeySigner,
 };
 use eyre::{Context, eyre};
+
 use hal9_market::{Deployment, MarketClient};
 use hal9_p2p::PeerId;
 use parking_lot::Mutex;
@@ -32,7 +33,20 @@ pub struct ChainLink {
     /// never race for a nonce.
     pub send_lock: tokio::sync::Mutex<()>,
     provider: DynProvider,
-    peers: Mutex<HashMap<Address, PeerId>>,
+    peers: Mutex<HashMap<Address, Option<PeerId>>>,
+}
+
+/// Most operator -> PeerId entries cached (the cache is cleared when full).
+const MAX_CACHED_PEERS: usize = 4096;
+
+/// The registry could not be read for an operator.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("cannot read neuron {operator} from the registry: {reason}")]
+pub struct LookupError {
+    /// The operator looked up.
+    pub operator: Address,
+    /// What the endpoint said.
+    pub reason: String,
 }
 
 impl std::fmt::Debug for ChainLink {
@@ -87,7 +101,11 @@ impl ChainLink {
     }
 
     /// The PeerId an operator registered, from the registry (cached).
-    pub async fn peer_of(&self, operator: Address) -> eyre::Result<PeerId> {
+    ///
+    /// `Ok(None)`: the operator registered bytes that are not a PeerId (the
+    /// registry accepts any 1-64 bytes); it is absent from committees.
+    /// `Err`: the registry could not be read (retry later).
+    pub async fn peer_of(&self, operator: Address) -> Result<Option<PeerId>, LookupError> {
         if let Some(p) = self.peers.lock().get(&operator) {
             return Ok(*p);
         }
@@ -97,22 +115,52 @@ impl ChainLink {
             .neuron(operator)
             .call()
             .await
-            .map_err(|e| eyre!("{}", hal9_market::client::describe_error(&e)))
-            .wrap_err_with(|| format!("cannot read neuron {operator} from the registry"))?;
-        let peer = PeerId::from_bytes(&n.peerId).map_err(|e| {
-            eyre!("neuron {operator} registered a peer id that does not parse: {e}")
-        })?;
-        self.peers.lock().insert(operator, peer);
+            .map_err(|e| LookupError {
+                operator,
+                reason: hal9_market::client::describe_error(&e),
+            })?;
+        let peer = match PeerId::from_bytes(&n.peerId) {
+            Ok(p) => Some(p),
+            Err(e) => {
+                tracing::warn!(target: "hal9::chain", %operator, len = n.peerId.len(), error = %e, "neuron registered a peer id that does not parse; absent from its committees");
+                None
+            }
+        };
+        let mut cache = self.peers.lock();
+        if cache.len() >= MAX_CACHED_PEERS {
+            cache.clear();
+        }
+        cache.insert(operator, peer);
         Ok(peer)
     }
 
-    /// PeerIds of a committee, in order.
-    pub async fn peers_of(&self, operators: &[Address]) -> eyre::Result<Vec<PeerId>> {
+    /// PeerIds of a committee, in order (`None` for a member whose
+    /// registered PeerId does not parse).
+    pub async fn peers_of(
+        &self,
+        operators: &[Address],
+    ) -> Result<Vec<Option<PeerId>>, LookupError> {
         let mut out = Vec::with_capacity(operators.len());
         for a in operators {
             out.push(self.peer_of(*a).await?);
         }
         Ok(out)
+    }
+
+    /// Drops the cached PeerId of `operator` (it re-registered, left, or
+    /// its stake changed); the next lookup reads the registry.
+    pub fn forget_peer(&self, operator: &Address) {
+        self.peers.lock().remove(operator);
+    }
+
+    /// Drops every cached PeerId (after a reorganisation).
+    pub fn forget_peers(&self) {
+        self.peers.lock().clear();
+    }
+
+    /// How many PeerIds are cached.
+    pub fn cached_peers(&self) -> usize {
+        self.peers.lock().len()
     }
 
     /// Timestamp of the latest block (the contract's `block.timestamp` clock).

@@ -5,8 +5,8 @@
 //!   operator -> PeerId map.
 //! - [`attest`]: the attestations members gossip when they reveal.
 //! - [`outbox`]: owed transactions, stored first, carried out by one worker.
-//! - [`watch`]: follows the market's events with confirmations and feeds them
-//!   to the engine.
+//! - [`watch`]: runs `hal9_market::Watcher` (confirmations, reorgs) and
+//!   emits [`ChainInput`]s on its own channel; it never imports the engine.
 
 pub mod attest;
 pub mod link;
@@ -32,8 +32,11 @@ pub enum ChainInput {
         spec: Vec<u8>,
         /// Escrowed fee.
         fee: U256,
-        /// Committee in draw order.
-        committee: Vec<(Address, PeerId)>,
+        /// Committee in draw order (`None`: the member's registered
+        /// PeerId does not parse; it is absent).
+        committee: Vec<(Address, Option<PeerId>)>,
+        /// Block it was posted in.
+        block: u64,
     },
     /// `VerdictSubmitted`.
     Verdict {
@@ -50,8 +53,8 @@ pub enum ChainInput {
     Challenged {
         /// Task id.
         task: TaskId,
-        /// Escalation committee in draw order.
-        escalation: Vec<(Address, PeerId)>,
+        /// Escalation committee in draw order (`None`: absent member).
+        escalation: Vec<(Address, Option<PeerId>)>,
     },
     /// `EscalationVerdict`.
     EscalationVerdict {
@@ -89,6 +92,14 @@ pub enum ChainInput {
         /// treasuryBps.
         treasury_bps: u16,
     },
+    /// The chain was reorganised: what was derived from blocks after `fork`
+    /// is unconfirmed; the events of the new branch follow, then a cursor.
+    Reorged {
+        /// Newest block shared by the old and the new branch.
+        fork: u64,
+    },
+    /// A market event the engine has nothing to do for.
+    Noted,
     /// Everything up to here is processed: persist the watcher's cursor.
     Cursor(Vec<u8>),
 }

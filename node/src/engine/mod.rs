@@ -906,11 +906,7 @@ impl Engine {
         link: Arc<crate::chain::ChainLink>,
         outbox: crate::chain::Outbox,
     ) -> Self {
-        self.chain = Some(onchain::ChainCtx {
-            link,
-            outbox,
-            instances: HashMap::new(),
-        });
+        self.chain = Some(onchain::ChainCtx::new(link, outbox));
         self
     }
 
@@ -986,6 +982,7 @@ impl Engine {
                     to_resume.push((id, params));
                 }
             }
+            self.restore_waiting(id, &rec);
             self.tasks.insert(id, rec);
         }
         let mut voted = std::collections::HashSet::new();
@@ -1019,6 +1016,7 @@ impl Engine {
         let mut tick =
             tokio::time::interval(Duration::from_millis(self.cfg.batch_interval_ms.max(1)));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut next_sweep = 0;
         loop {
             let next = self.timers.keys().next().map(|(at, _)| *at);
             let sleep = async {
@@ -1042,6 +1040,11 @@ impl Engine {
                 _ = tick.tick() => {
                     self.flush_votes().await;
                     self.flush_certificates().await;
+                    let now = now_ms();
+                    if now >= next_sweep {
+                        next_sweep = now + onchain::EXPIRY_SWEEP_MS;
+                        self.expire_waiting(now).await;
+                    }
                 }
                 _ = sleep => self.fire_timers().await,
             }
@@ -1059,7 +1062,7 @@ impl Engine {
                         return;
                     }
                     if self.chain_mode() {
-                        self.chain_on_task(msg).await;
+                        self.chain_on_task(msg, true).await;
                     } else {
                         self.on_task(msg).await;
                     }
@@ -1151,7 +1154,7 @@ impl Engine {
         match msg {
             Inbound::Task(t) => {
                 if self.chain_mode() {
-                    self.chain_on_task(t).await;
+                    self.chain_on_task(t, false).await;
                 } else if !self.tasks.contains_key(&t.id) {
                     self.on_task(t).await;
                 }

@@ -24,8 +24,14 @@ use crate::{
     runtime::now_ms,
 };
 
-/// Most tasks held while waiting for their other half (input or event).
-const MAX_AWAITING: usize = 4096;
+/// Most gossiped tasks held while waiting for their `TaskPosted` event; the
+/// oldest is evicted for a new one (a real event is never refused).
+pub const MAX_AWAITING: usize = 4096;
+/// Longest a gossiped task waits for its `TaskPosted` event, whatever its
+/// own deadline says, in ms.
+pub const MAX_AWAIT_MS: u64 = 10 * 60 * 1000;
+/// How often waiting tasks are checked for expiry, in ms.
+pub(super) const EXPIRY_SWEEP_MS: u64 = 1_000;
 /// A submitter waits this long after its verdict for the other attestations.
 const ATTEST_GRACE_MS: u64 = 1_000;
 
@@ -37,6 +43,63 @@ pub struct ChainCtx {
     pub outbox: Outbox,
     /// Challenge instance id -> challenged task id.
     pub instances: std::collections::HashMap<TaskId, TaskId>,
+    /// Tasks waiting for the other half (the event or the input), with
+    /// when they expire.
+    pub waiting: std::collections::HashMap<TaskId, Waiting>,
+    /// After a reorganisation: tasks posted above the fork block, by the
+    /// block they were posted in, until the new branch confirms them.
+    pub unconfirmed: std::collections::HashMap<TaskId, u64>,
+    /// Gossiped tasks evicted or expired before their event (a metric).
+    pub dropped_waiting: u64,
+}
+
+/// A task held in `AwaitingChain`.
+#[derive(Debug, Clone, Copy)]
+pub struct Waiting {
+    /// When it was first seen, ms.
+    pub seen_ms: u64,
+    /// When it is dropped, ms.
+    pub expires_ms: u64,
+    /// Posted on chain (its input is missing): never evicted, expires at its
+    /// deadline only (the chain refunds it then).
+    pub posted: bool,
+    /// Submitted through this node's API: never evicted.
+    pub local: bool,
+}
+
+impl ChainCtx {
+    /// A chain context with empty state.
+    pub fn new(link: Arc<ChainLink>, outbox: Outbox) -> Self {
+        Self {
+            link,
+            outbox,
+            instances: Default::default(),
+            waiting: Default::default(),
+            unconfirmed: Default::default(),
+            dropped_waiting: 0,
+        }
+    }
+}
+
+/// When a waiting task expires: its deadline (unix seconds), and for a task
+/// only gossiped, at most [`MAX_AWAIT_MS`] after it was seen.
+fn expiry(spec: &TaskSpec, seen_ms: u64, posted: bool) -> u64 {
+    let deadline = spec.deadline.saturating_mul(1000);
+    if posted {
+        // Kept a little past the deadline, so late input can still run.
+        deadline.saturating_add(MAX_AWAIT_MS)
+    } else {
+        deadline.min(seen_ms.saturating_add(MAX_AWAIT_MS))
+    }
+}
+
+/// Committee members whose PeerId does not parse get a stand-in no key
+/// signs for: they count in the committee's size and never vote.
+fn resolve_committee(members: Vec<(Address, Option<PeerId>)>) -> Vec<(Address, PeerId)> {
+    members
+        .into_iter()
+        .map(|(a, p)| (a, p.unwrap_or_else(|| crate::chain::watch::absent_peer(&a))))
+        .collect()
 }
 
 fn hexs(b: impl AsRef<[u8]>) -> String {
@@ -56,11 +119,130 @@ impl Engine {
         self.keypair.public().to_peer_id()
     }
 
-    fn awaiting(&self) -> usize {
-        self.tasks
-            .values()
-            .filter(|r| r.status == TaskStatus::AwaitingChain)
-            .count()
+    /// Gossiped tasks waiting for their event (the ones a peer can add for free).
+    pub(super) fn awaiting(&self) -> usize {
+        self.chain
+            .as_ref()
+            .map_or(0, |c| c.waiting.values().filter(|w| !w.posted).count())
+    }
+
+    /// Makes room for one more gossiped task: evicts the oldest gossiped,
+    /// not locally submitted, waiting task.
+    async fn evict_oldest_waiting(&mut self) {
+        let Some(ctx) = self.chain.as_ref() else {
+            return;
+        };
+        let oldest = ctx
+            .waiting
+            .iter()
+            .filter(|(_, w)| !w.posted && !w.local)
+            .min_by_key(|(id, w)| (w.seen_ms, id.0))
+            .map(|(id, _)| *id);
+        if let Some(id) = oldest {
+            debug!(target: "hal9::engine", task = %hex::encode(id.0), "too many tasks waiting for the chain; oldest evicted");
+            self.drop_waiting(id, None).await;
+        }
+    }
+
+    /// Forgets a waiting task (memory and store), or with `reason` keeps its
+    /// record as failed.
+    async fn drop_waiting(&mut self, id: TaskId, reason: Option<String>) {
+        if let Some(ctx) = self.chain.as_mut() {
+            ctx.waiting.remove(&id);
+            ctx.dropped_waiting += 1;
+        }
+        self.inputs.remove(&id);
+        match reason {
+            None => {
+                self.tasks.remove(&id);
+                let store = self.store.clone();
+                let key = hex::encode(id.0);
+                let res = tokio::task::spawn_blocking(move || store.delete_task(&key)).await;
+                if let Ok(Err(e)) = res {
+                    warn!(target: "hal9::engine", error = %e, "cannot delete a dropped task");
+                }
+            }
+            Some(why) => {
+                if let Some(rec) = self.tasks.get_mut(&id) {
+                    rec.status = TaskStatus::Failed;
+                    rec.input = String::new();
+                    rec.error = Some(why);
+                }
+                self.persist_task(id).await;
+                let _ = self.finished.send(id);
+            }
+        }
+    }
+
+    /// Drops the waiting tasks whose time is up.
+    pub(super) async fn expire_waiting(&mut self, now: u64) {
+        let Some(ctx) = self.chain.as_ref() else {
+            return;
+        };
+        let due: Vec<(TaskId, bool)> = ctx
+            .waiting
+            .iter()
+            .filter(|(_, w)| w.expires_ms <= now)
+            .map(|(id, w)| (*id, w.posted))
+            .collect();
+        for (id, posted) in due {
+            if posted {
+                warn!(target: "hal9::engine", task = %hex::encode(id.0), "posted task's input never arrived before its deadline");
+                self.drop_waiting(
+                    id,
+                    Some("the task's input never reached this node before its deadline".into()),
+                )
+                .await;
+            } else {
+                debug!(target: "hal9::engine", task = %hex::encode(id.0), "gossiped task never posted on chain; expired");
+                self.drop_waiting(id, None).await;
+            }
+        }
+    }
+
+    /// Rebuilds the waiting set from a reloaded record.
+    pub(super) fn restore_waiting(&mut self, id: TaskId, rec: &TaskRecord) {
+        if rec.status != TaskStatus::AwaitingChain {
+            return;
+        }
+        let Some(ctx) = self.chain.as_mut() else {
+            return;
+        };
+        let Some(spec) = hex::decode(&rec.spec)
+            .ok()
+            .and_then(|b| TaskSpec::decode(&b).ok())
+        else {
+            return;
+        };
+        let posted = rec.chain.is_some();
+        ctx.waiting.insert(
+            id,
+            Waiting {
+                seen_ms: rec.seen_at_ms,
+                expires_ms: expiry(&spec, rec.seen_at_ms, posted),
+                posted,
+                local: false,
+            },
+        );
+    }
+
+    /// Marks a waiting task.
+    fn note_waiting(&mut self, id: TaskId, spec: &TaskSpec, posted: bool, local: bool) {
+        let Some(ctx) = self.chain.as_mut() else {
+            return;
+        };
+        let now = now_ms();
+        let w = ctx.waiting.entry(id).or_insert(Waiting {
+            seen_ms: now,
+            expires_ms: expiry(spec, now, posted),
+            posted,
+            local,
+        });
+        w.local |= local;
+        if posted && !w.posted {
+            w.posted = true;
+            w.expires_ms = expiry(spec, w.seen_ms, true);
+        }
     }
 
     fn blank_record(id: TaskId, spec: &TaskSpec) -> TaskRecord {
@@ -85,14 +267,18 @@ impl Engine {
 
     /// A gossiped (or locally submitted) task in chain mode: keep its input;
     /// start once the chain has posted it.
-    pub(super) async fn chain_on_task(&mut self, t: TaskMessage) {
+    pub(super) async fn chain_on_task(&mut self, t: TaskMessage, local: bool) {
         let id = t.id;
         if !self.tasks.contains_key(&id) {
-            if self.awaiting() >= MAX_AWAITING {
-                warn!(target: "hal9::engine", task = %hex::encode(id.0), "too many tasks waiting for the chain; dropped");
-                return;
+            while self.awaiting() >= MAX_AWAITING {
+                let before = self.awaiting();
+                self.evict_oldest_waiting().await;
+                if self.awaiting() == before {
+                    break; // only local tasks left
+                }
             }
             self.tasks.insert(id, Self::blank_record(id, &t.spec));
+            self.note_waiting(id, &t.spec, false, local);
         }
         let Some(rec) = self.tasks.get_mut(&id) else {
             return;
@@ -126,6 +312,9 @@ impl Engine {
         };
         rec.status = TaskStatus::Pending;
         info!(target: "hal9::engine", task = %rec.id, program = %rec.program, r = committee.len(), "task posted on chain; starting");
+        if let Some(ctx) = self.chain.as_mut() {
+            ctx.waiting.remove(&id);
+        }
         self.persist_task(id).await;
         let fx = self.driver.apply(Input::TaskSeen {
             task: id,
@@ -143,7 +332,10 @@ impl Engine {
                 spec,
                 fee,
                 committee,
-            } => self.on_posted(task, spec, fee, committee).await,
+                block,
+            } => self.on_posted(task, spec, fee, committee, block).await,
+            ChainInput::Reorged { fork } => self.on_reorged(fork),
+            ChainInput::Noted => {}
             ChainInput::Verdict {
                 task,
                 result,
@@ -228,6 +420,9 @@ impl Engine {
                 self.chain_params = Some((burn_bps, treasury_bps));
             }
             ChainInput::Cursor(bytes) => {
+                if let Ok(c) = serde_json::from_slice::<crate::chain::watch::Cursor>(&bytes) {
+                    self.settle_reorg(c.block).await;
+                }
                 let store = self.store.clone();
                 let _ = tokio::task::spawn_blocking(move || store.put_meta("chain_cursor", &bytes))
                     .await;
@@ -240,7 +435,8 @@ impl Engine {
         task: TaskId,
         spec_bytes: Vec<u8>,
         fee: U256,
-        committee: Vec<(Address, PeerId)>,
+        committee: Vec<(Address, Option<PeerId>)>,
+        block: u64,
     ) {
         let spec = match TaskSpec::decode(&spec_bytes) {
             Ok(s) if s.id() == task => s,
@@ -253,13 +449,27 @@ impl Engine {
                 return;
             }
         };
-        if !self.tasks.contains_key(&task) {
-            if self.awaiting() >= MAX_AWAITING {
-                warn!(target: "hal9::engine", task = %hex::encode(task.0), "too many tasks waiting for their input; dropped");
-                return;
+        let committee = resolve_committee(committee);
+        if let Some(ctx) = self.chain.as_mut()
+            && ctx.unconfirmed.remove(&task).is_some()
+        {
+            // Re-posted on the new branch: the chain decides the committee.
+            if let Some(c) = self.tasks.get_mut(&task).and_then(|r| r.chain.as_mut()) {
+                let addrs: Vec<String> = committee.iter().map(|(a, _)| addr_str(a)).collect();
+                c.block = Some(block);
+                if c.committee != addrs {
+                    warn!(target: "hal9::engine", task = %hex::encode(task.0), "task re-posted after a reorganisation with another committee");
+                }
             }
-            self.tasks.insert(task, Self::blank_record(task, &spec));
+            self.persist_task(task).await;
+            return;
         }
+        // A real event is never refused: the waiting set is bounded by
+        // evicting gossip, and posted tasks cost their submitter a fee.
+        self.tasks
+            .entry(task)
+            .or_insert_with(|| Self::blank_record(task, &spec));
+        self.note_waiting(task, &spec, true, false);
         let Some(rec) = self.tasks.get_mut(&task) else {
             return;
         };
@@ -271,10 +481,63 @@ impl Engine {
             committee: committee.iter().map(|(a, _)| addr_str(a)).collect(),
             fee: fee.to_string(),
             status: "posted".into(),
+            block: Some(block),
             ..Default::default()
         });
-        debug!(target: "hal9::engine", task = %rec.id, "posted on chain");
+        debug!(target: "hal9::engine", task = %rec.id, block, "posted on chain");
         self.try_start(task).await;
+    }
+
+    /// A reorganisation: tasks posted above the fork block wait for the new
+    /// branch to post them again.
+    fn on_reorged(&mut self, fork: u64) {
+        let above: Vec<(TaskId, u64)> = self
+            .tasks
+            .iter()
+            .filter_map(|(id, r)| {
+                let c = r.chain.as_ref()?;
+                let b = c.block?;
+                (b > fork && c.parent.is_none()).then_some((*id, b))
+            })
+            .collect();
+        warn!(target: "hal9::engine", fork, tasks = above.len(), "chain reorganised; tasks posted above the fork wait for the new branch");
+        if let Some(ctx) = self.chain.as_mut() {
+            ctx.unconfirmed.extend(above);
+        }
+    }
+
+    /// After a cursor: unconfirmed tasks at or below it are not on the new
+    /// branch; they are dropped.
+    async fn settle_reorg(&mut self, cursor_block: u64) {
+        let Some(ctx) = self.chain.as_mut() else {
+            return;
+        };
+        let gone: Vec<TaskId> = ctx
+            .unconfirmed
+            .iter()
+            .filter(|(_, b)| **b <= cursor_block)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in gone {
+            if let Some(ctx) = self.chain.as_mut() {
+                ctx.unconfirmed.remove(&id);
+                ctx.waiting.remove(&id);
+            }
+            warn!(target: "hal9::engine", task = %hex::encode(id.0), "task was posted on an abandoned branch; dropped");
+            if let Some(rec) = self.tasks.get_mut(&id) {
+                if let Some(c) = rec.chain.as_mut() {
+                    c.status = "dropped".into();
+                }
+                if !rec.is_final() {
+                    rec.status = TaskStatus::Rejected;
+                }
+                rec.error = Some(
+                    "the chain was reorganised and the new branch does not post this task".into(),
+                );
+            }
+            self.persist_task(id).await;
+            let _ = self.finished.send(id);
+        }
     }
 
     async fn on_chain_verdict(&mut self, task: TaskId, result: B256, majority: U256) {
@@ -333,7 +596,8 @@ impl Engine {
         self.persist_task(task).await;
     }
 
-    async fn on_challenged(&mut self, task: TaskId, escalation: Vec<(Address, PeerId)>) {
+    async fn on_challenged(&mut self, task: TaskId, escalation: Vec<(Address, Option<PeerId>)>) {
+        let escalation = resolve_committee(escalation);
         let local = self.local_peer();
         let Some(rec) = self.tasks.get_mut(&task) else {
             return;

@@ -67,6 +67,9 @@ pub struct ChainRecord {
     /// Whether the escalation committee of a challenge upheld the verdict.
     #[serde(default)]
     pub escalation_upheld: Option<bool>,
+    /// Block the task was posted in (to undo it after a reorganisation).
+    #[serde(default)]
+    pub block: Option<u64>,
 }
 
 /// The `Finalized` event's figures.
