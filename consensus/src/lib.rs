@@ -12,6 +12,7 @@
 pub mod bench;
 pub mod certificate;
 pub mod committee;
+pub mod sortition;
 pub mod driver;
 pub mod error;
 pub mod metrics;
