@@ -12,11 +12,11 @@
 pub mod bench;
 pub mod certificate;
 pub mod committee;
-pub mod sortition;
 pub mod driver;
 pub mod error;
 pub mod metrics;
 pub mod reputation;
+pub mod sortition;
 pub mod task;
 #[cfg(any(test, feature = "test-utils"))]
 pub mod testkit;

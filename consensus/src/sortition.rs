@@ -135,7 +135,9 @@ mod tests {
 
     #[test]
     fn draws_distinct_weighted_slots() {
-        let leaves: Vec<u64> = (0..50).map(|i| if i % 7 == 0 { 0 } else { i + 1 }).collect();
+        let leaves: Vec<u64> = (0..50)
+            .map(|i| if i % 7 == 0 { 0 } else { i + 1 })
+            .collect();
         let t = SumTree::new(&leaves).unwrap();
         let got = t.draw(&[7u8; 32], 10, 40, |_| true).unwrap();
         let mut s = got.clone();

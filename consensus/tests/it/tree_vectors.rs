@@ -57,5 +57,8 @@ fn committed_tree_vectors_match_the_implementation() {
         std::fs::write(PATH, &want).unwrap();
     }
     let text = std::fs::read_to_string(PATH).expect("vectors/tree.json is committed");
-    assert_eq!(text, want, "vectors/tree.json differs from the implementation; regenerate and review");
+    assert_eq!(
+        text, want,
+        "vectors/tree.json differs from the implementation; regenerate and review"
+    );
 }
