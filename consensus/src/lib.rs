@@ -16,6 +16,7 @@ pub mod driver;
 pub mod error;
 pub mod metrics;
 pub mod reputation;
+pub mod sortition;
 pub mod task;
 #[cfg(any(test, feature = "test-utils"))]
 pub mod testkit;

@@ -21,6 +21,8 @@ abstract contract DeployBase is CommonBase {
         uint64 maxLock;
         uint64 unbondingDelay;
         uint256 minStake;
+        uint64 treeEpochBlocks;
+        uint64 treeApplyBlocks;
         uint64 epochLength;
         uint64 halvingEpochs;
         uint256 timelockDelay;
@@ -55,11 +57,13 @@ abstract contract DeployBase is CommonBase {
         c.maxLock = 365 days;
         c.unbondingDelay = 1 days;
         c.minStake = 100 ether;
+        c.treeEpochBlocks = 64;
+        c.treeApplyBlocks = 8;
         c.epochLength = 1 days;
         c.halvingEpochs = 365;
         c.timelockDelay = 2 days;
-        c.votingDelay = 7200;
-        c.votingPeriod = 50_400;
+        c.votingDelay = 1 days;
+        c.votingPeriod = 7 days;
         c.proposalThreshold = 100_000 ether;
         c.market = ComputationMarket.Params({
             minReplicas: 3,
@@ -70,10 +74,16 @@ abstract contract DeployBase is CommonBase {
             livenessSlashBps: 50,
             challengerRewardBps: 5_000,
             challengeBondBps: 10_000,
+            abandonBps: 500,
+            servedBps: 2_000,
+            maxLivenessPerDay: 10,
+            drawDelay: 4,
+            commitPeriod: 2 minutes,
+            revealPeriod: 2 minutes,
             challengeWindow: 10 minutes,
             escalationPeriod: 30 minutes,
             maxTaskDuration: 1 days,
-            minFee: 0.001 ether,
+            minFee: 1 ether,
             minChallengeBond: 10 ether
         });
     }
@@ -91,8 +101,15 @@ abstract contract DeployBase is CommonBase {
         d.token = new HAL9Token(
             predictedRewards, c.rewardPool, address(d.timelock), c.treasuryBucket, c.genesis, c.genesisAmounts
         );
-        d.registry =
-            new NeuronRegistry(IERC20(address(d.token)), address(d.timelock), c.maxLock, c.unbondingDelay, c.minStake);
+        d.registry = new NeuronRegistry(
+            IERC20(address(d.token)),
+            address(d.timelock),
+            c.maxLock,
+            c.unbondingDelay,
+            c.minStake,
+            c.treeEpochBlocks,
+            c.treeApplyBlocks
+        );
         d.rewards =
             new RewardsDistributor(IERC20(address(d.token)), address(d.registry), c.epochLength, c.halvingEpochs);
         require(address(d.rewards) == predictedRewards, "reward pool address prediction failed");

@@ -8,22 +8,25 @@ import {Ownable} from "@openzeppelin/contracts/access/Ownable.sol";
 import {ReentrancyGuard} from "@openzeppelin/contracts/utils/ReentrancyGuard.sol";
 import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
 import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
-import {TaskSpec, Dissent} from "./Hal9Types.sol";
-import {CommitteeSampler} from "./CommitteeSampler.sol";
+import {TaskSpec, Reveal, Dissent} from "./Hal9Types.sol";
 import {NeuronRegistry} from "./NeuronRegistry.sol";
 
-/// @title ComputationMarket
-/// @notice Escrows task fees, draws committees, checks EIP-712 attested
-/// verdicts, runs the challenge window and escalation, and settles:
-/// burnBps of the fee burned, treasuryBps (plus rounding dust) to the
-/// treasury, the rest split equally among the majority; the minority is
-/// slashed slashBps, silent members livenessSlashBps.
+/// @title ComputationMarket (protocol v1.1)
+/// @notice Escrows task fees and runs the v1.1 task flow (docs/protocol-v1.1.md):
+/// postTask records the request at block N; a permissionless draw uses
+/// blockhash of a draw-phase block >= N + drawDelay (randomness that did not
+/// exist at the request) over the registry's sortition trees, which cannot
+/// change in a draw phase; members commit keccak(taskId, result, cidHash,
+/// salt, member) on chain before commitEnd; the verdict opens a quorum of
+/// commitments; a challenge draws a fresh escalation committee the same way;
+/// an escalation without quorum refunds the task instead of confirming it.
+/// Rates are fixed per task at postTask.
 contract ComputationMarket is EIP712, Ownable, ReentrancyGuard {
     using SafeERC20 for IERC20;
 
-    /// EIP-712 type of what a committee member signs.
-    bytes32 public constant ATTESTATION_TYPEHASH =
-        keccak256("Attestation(bytes32 taskId,bytes32 resultHash,bytes outputCid)");
+    /// EIP-712 type of a result a member signs when it shares it off chain;
+    /// two such signatures over different results prove equivocation.
+    bytes32 public constant RESULT_TYPEHASH = keccak256("Result(bytes32 taskId,bytes32 resultHash,bytes outputCid)");
     /// Basis-point denominator.
     uint256 public constant BPS = 10_000;
     /// Replication can never be configured below this.
@@ -34,24 +37,52 @@ contract ComputationMarket is EIP712, Ownable, ReentrancyGuard {
     uint16 public constant MAX_BURN_BPS = 1_000;
     /// Cap on treasuryBps.
     uint16 public constant MAX_TREASURY_BPS = 1_000;
+    /// Bounds of slashBps: a lie must cost something, and never everything.
+    uint16 public constant MIN_SLASH_BPS = 100;
     /// Cap on slashBps.
     uint16 public constant MAX_SLASH_BPS = 5_000;
     /// Cap on livenessSlashBps.
     uint16 public constant MAX_LIVENESS_SLASH_BPS = 500;
+    /// Cap on challengerRewardBps (the rest of a slash goes to the treasury,
+    /// so a self-challenge never recovers the whole slash of its own members).
+    uint16 public constant MAX_CHALLENGER_REWARD_BPS = 5_000;
+    /// Bounds of challengeBondBps.
+    uint16 public constant MIN_CHALLENGE_BOND_BPS = 1_000;
     /// Cap on challengeBondBps.
     uint16 public constant MAX_CHALLENGE_BOND_BPS = 10_000;
+    /// Cap on abandonBps and servedBps.
+    uint16 public constant MAX_KEEP_BPS = 5_000;
+    /// Bounds of drawDelay (blocks between request and randomness).
+    uint16 public constant MIN_DRAW_DELAY = 2;
+    /// Upper bound of drawDelay.
+    uint16 public constant MAX_DRAW_DELAY = 64;
+    /// Bounds of the commit and reveal periods.
+    uint64 public constant MIN_PHASE = 30 seconds;
+    /// Upper bound of the commit and reveal periods.
+    uint64 public constant MAX_PHASE = 1 days;
     /// Bounds of the challenge window.
-    uint64 public constant MIN_CHALLENGE_WINDOW = 1 minutes;
+    uint64 public constant MIN_CHALLENGE_WINDOW = 10 minutes;
     /// Upper bound of the challenge window.
     uint64 public constant MAX_CHALLENGE_WINDOW = 30 days;
     /// Bounds of the escalation period.
+    uint64 public constant MIN_ESCALATION_PERIOD = 10 minutes;
+    /// Upper bound of the escalation period.
     uint64 public constant MAX_ESCALATION_PERIOD = 30 days;
     /// Bound of maxTaskDuration.
     uint64 public constant MAX_TASK_DURATION_CAP = 30 days;
+    /// Bounds of minFee: a liveness slash must never exceed what tasks cost to post.
+    uint256 public constant MIN_MIN_FEE = 0.1 ether;
+    /// Upper bound of minFee.
+    uint256 public constant MAX_MIN_FEE = 10_000 ether;
+    /// Bounds of minChallengeBond.
+    uint256 public constant MIN_MIN_BOND = 1 ether;
+    /// Upper bound of minChallengeBond.
+    uint256 public constant MAX_MIN_BOND = 100_000 ether;
+    /// Bounds of maxLivenessPerDay.
+    uint16 public constant MAX_LIVENESS_PER_DAY_CAP = 100;
     /// Longest CID accepted (binary form), in bytes.
     uint256 public constant MAX_CID_LEN = 128;
-    /// Most entries one submitVerdicts or finalizeMany call takes (keeps a
-    /// batch well inside a block and bounds the loop).
+    /// Most entries one batch call takes.
     uint256 public constant MAX_BATCH = 64;
 
     /// Protocol parameters, owned by the timelock.
@@ -64,6 +95,12 @@ contract ComputationMarket is EIP712, Ownable, ReentrancyGuard {
         uint16 livenessSlashBps;
         uint16 challengerRewardBps;
         uint16 challengeBondBps;
+        uint16 abandonBps;
+        uint16 servedBps;
+        uint16 maxLivenessPerDay;
+        uint16 drawDelay;
+        uint64 commitPeriod;
+        uint64 revealPeriod;
         uint64 challengeWindow;
         uint64 escalationPeriod;
         uint64 maxTaskDuration;
@@ -74,11 +111,27 @@ contract ComputationMarket is EIP712, Ownable, ReentrancyGuard {
     /// Where a task stands.
     enum Status {
         None,
-        Posted,
+        Requested,
+        Drawn,
         Verdict,
         Challenged,
+        Escalating,
         Finalized,
         Refunded
+    }
+
+    /// Rates fixed at postTask.
+    struct Rates {
+        uint16 burnBps;
+        uint16 treasuryBps;
+        uint16 slashBps;
+        uint16 livenessSlashBps;
+        uint16 challengerRewardBps;
+        uint16 abandonBps;
+        uint16 servedBps;
+        uint16 drawDelay;
+        uint64 commitPeriod;
+        uint64 revealPeriod;
     }
 
     /// One task. Masks are bitsets over committee (or escalation) indices.
@@ -88,17 +141,27 @@ contract ComputationMarket is EIP712, Ownable, ReentrancyGuard {
         uint16 replicas;
         uint64 capabilities;
         uint64 deadline;
+        uint64 drawBlock;
+        uint64 commitEnd;
+        uint64 revealEnd;
         uint64 challengeEnd;
         uint64 escalationEnd;
+        Rates rates;
         uint256 fee;
+        uint256 reserve;
         bytes32 resultHash;
         bytes32 outputCidHash;
+        uint256 committedMask;
         uint256 majorityMask;
         uint256 minorityMask;
+        uint256 equivocatedMask;
         address challenger;
         uint256 bond;
         bytes32 escalationResult;
+        uint256 escCommittedMask;
         uint256 escalationMask;
+        uint256 escMinorityMask;
+        uint256 escEquivocatedMask;
         address[] committee;
         address[] escalation;
     }
@@ -108,13 +171,12 @@ contract ComputationMarket is EIP712, Ownable, ReentrancyGuard {
         bytes32 taskId;
         bytes32 resultHash;
         bytes outputCid;
-        bytes[] signatures;
-        Dissent[] dissents;
+        Reveal[] reveals;
     }
 
     /// The fee and stake token; must be burnable.
     IERC20 public immutable token;
-    /// Neuron registry (committee candidates, slashing).
+    /// Neuron registry (sortition trees, slashing).
     NeuronRegistry public immutable registry;
     /// Receives the treasury share, dust and slashed stake (the timelock).
     address public immutable treasury;
@@ -125,16 +187,22 @@ contract ComputationMarket is EIP712, Ownable, ReentrancyGuard {
     uint256 public escrowed;
 
     mapping(bytes32 => Task) private tasks;
+    mapping(bytes32 => mapping(address => bytes32)) private commits;
+    /// Liveness slashes per neuron per day: day << 16 | count.
+    mapping(address => uint256) private livenessCount;
 
-    event TaskPosted(
-        bytes32 indexed taskId, address indexed submitter, uint256 fee, address[] committee, TaskSpec spec
-    );
+    event TaskPosted(bytes32 indexed taskId, address indexed submitter, uint256 fee, uint64 drawBlock, TaskSpec spec);
+    event DrawRetargeted(bytes32 indexed taskId, uint64 drawBlock);
+    event CommitteeDrawn(bytes32 indexed taskId, address[] committee, uint64 commitEnd, uint64 revealEnd);
+    event Committed(bytes32 indexed taskId, address indexed member);
     event VerdictSubmitted(
         bytes32 indexed taskId, bytes32 resultHash, bytes outputCid, uint256 majorityMask, uint256 minorityMask
     );
-    event VerdictJoined(bytes32 indexed taskId, uint256 addedMask);
-    event Challenged(bytes32 indexed taskId, address indexed challenger, uint256 bond, address[] escalation);
+    event RevealsAdded(bytes32 indexed taskId, uint256 majorityMask, uint256 minorityMask);
+    event Challenged(bytes32 indexed taskId, address indexed challenger, uint256 bond, uint64 drawBlock);
+    event EscalationDrawn(bytes32 indexed taskId, address[] escalation, uint64 commitEnd, uint64 revealEnd);
     event EscalationVerdict(bytes32 indexed taskId, bytes32 resultHash, bytes outputCid, uint256 mask, bool upheld);
+    event Equivocation(bytes32 indexed taskId, address indexed member, address indexed prover, uint256 slashed);
     event Finalized(
         bytes32 indexed taskId,
         bytes32 resultHash,
@@ -146,11 +214,7 @@ contract ComputationMarket is EIP712, Ownable, ReentrancyGuard {
     event ChallengeSettled(bytes32 indexed taskId, address indexed challenger, bool challengerWon, uint256 payout);
     event Refunded(bytes32 indexed taskId, address indexed submitter, uint256 fee);
     event ParamsUpdated(Params params);
-    /// A submitVerdicts entry was not applied; `reason` is the ABI-encoded
-    /// custom error submitVerdict would have reverted with.
     event VerdictSkipped(bytes32 indexed taskId, bytes reason);
-    /// A finalizeMany entry was not finalizable; `reason` is the ABI-encoded
-    /// custom error finalize would have reverted with.
     event FinalizeSkipped(bytes32 indexed taskId, bytes reason);
 
     error WrongSubmitter(address expected, address found);
@@ -160,21 +224,20 @@ contract ComputationMarket is EIP712, Ownable, ReentrancyGuard {
     error BadCid(uint256 maxLen, uint256 foundLen);
     error TaskExists(bytes32 taskId);
     error WrongStatus(bytes32 taskId, Status expected, Status found);
-    error DeadlinePassed(uint64 deadline, uint64 now_);
     error WindowClosed(uint64 end, uint64 now_);
+    error TooEarly(uint256 notBefore, uint256 now_);
     error NotCommitteeMember(address signer);
-    error DuplicateSigner(address signer);
+    error DuplicateMember(uint256 index);
+    error BadReveal(uint256 index);
     error NoQuorum(uint256 needed, uint256 found);
-    error DissentAgrees(address signer);
     error NotStaked(address caller);
     error NotFinalizable(bytes32 taskId, Status status);
     error ParamOutOfBounds(string name, uint256 min, uint256 max, uint256 found);
     error BatchTooLarge(uint256 max, uint256 found);
-    // OpenZeppelin ECDSA's errors (same selectors), declared here so the ABI
-    // keeps them now that signatures are recovered with tryRecover.
-    error ECDSAInvalidSignature();
-    error ECDSAInvalidSignatureLength(uint256 length);
-    error ECDSAInvalidSignatureS(bytes32 s);
+    error LengthMismatch(uint256 a, uint256 b);
+    error NotEquivocation();
+    error Infeasible(uint256 needed, uint256 available);
+    error TooManyCapabilities(uint256 max, uint256 found);
 
     /// @param owner_ the governance timelock.
     /// @param treasury_ receives the treasury share (the timelock).
@@ -200,9 +263,23 @@ contract ComputationMarket is EIP712, Ownable, ReentrancyGuard {
         return (2 * r + 2) / 3;
     }
 
-    /// @notice The EIP-712 digest a member signs for (taskId, resultHash, outputCid).
-    function attestationDigest(bytes32 id, bytes32 resultHash, bytes calldata outputCid) public view returns (bytes32) {
-        return _hashTypedDataV4(keccak256(abi.encode(ATTESTATION_TYPEHASH, id, resultHash, keccak256(outputCid))));
+    /// @notice The commitment a member stores with commitMany.
+    function commitmentOf(bytes32 id, bytes32 resultHash, bytes32 outputCidHash, bytes32 salt, address member)
+        public
+        pure
+        returns (bytes32)
+    {
+        return keccak256(abi.encodePacked(id, resultHash, outputCidHash, salt, member));
+    }
+
+    /// @notice The commitment stored for `member` on task `id` (0 if none).
+    function committed(bytes32 id, address member) external view returns (bytes32) {
+        return commits[id][member];
+    }
+
+    /// @notice The EIP-712 digest a member signs when sharing a result off chain.
+    function resultDigest(bytes32 id, bytes32 resultHash, bytes calldata outputCid) public view returns (bytes32) {
+        return _hashTypedDataV4(keccak256(abi.encode(RESULT_TYPEHASH, id, resultHash, keccak256(outputCid))));
     }
 
     /// @notice The EIP-712 domain separator (name "hal9", version "1", chain id, this contract).
@@ -225,9 +302,14 @@ contract ComputationMarket is EIP712, Ownable, ReentrancyGuard {
         return tasks[id];
     }
 
-    /// @notice The committee drawn for a task.
+    /// @notice The committee drawn for a task (empty before the draw).
     function committeeOf(bytes32 id) external view returns (address[] memory) {
         return tasks[id].committee;
+    }
+
+    /// @notice The escalation committee of a task (empty before its draw).
+    function escalationOf(bytes32 id) external view returns (address[] memory) {
+        return tasks[id].escalation;
     }
 
     /// @notice Status of a task.
@@ -235,108 +317,218 @@ contract ComputationMarket is EIP712, Ownable, ReentrancyGuard {
         return tasks[id].status;
     }
 
-    /// @notice Splits a fee: (burned, to treasury incl. dust, per majority member).
+    /// @notice Splits a fee with the current rates: (burned, to treasury incl. dust, per majority member).
     function feeSplit(uint256 fee, uint256 majority)
         public
         view
         returns (uint256 burned, uint256 toTreasury, uint256 each)
     {
-        burned = fee * params.burnBps / BPS;
-        toTreasury = fee * params.treasuryBps / BPS;
-        uint256 rest = fee - burned - toTreasury;
-        each = majority == 0 ? 0 : rest / majority;
-        toTreasury += rest - each * majority;
+        return _split(fee, majority, params.burnBps, params.treasuryBps);
     }
 
     // ------------------------------------------------------------------ client
 
-    /// @notice Escrows `fee`, draws a committee of spec.replicas neurons and emits it.
+    /// @notice Escrows `fee` and records the request; the committee is drawn
+    /// later by draw(id) from randomness of a block after this one.
     function postTask(TaskSpec calldata spec, uint256 fee) external nonReentrant returns (bytes32 id) {
         Params memory p = params;
         if (spec.submitter != msg.sender) revert WrongSubmitter(msg.sender, spec.submitter);
         if (spec.replicas < p.minReplicas || spec.replicas > p.maxReplicas) {
             revert ReplicasOutOfRange(p.minReplicas, p.maxReplicas, spec.replicas);
         }
+        // P8: the deadline leaves room for the draw, a full commit and reveal.
+        uint64 minDeadline = uint64(block.timestamp) + 2 * (p.commitPeriod + p.revealPeriod);
         uint64 maxDeadline = uint64(block.timestamp) + p.maxTaskDuration;
-        if (spec.deadline <= block.timestamp || spec.deadline > maxDeadline) {
-            revert BadDeadline(uint64(block.timestamp) + 1, maxDeadline, spec.deadline);
+        if (spec.deadline < minDeadline || spec.deadline > maxDeadline) {
+            revert BadDeadline(minDeadline, maxDeadline, spec.deadline);
         }
         if (fee < p.minFee) revert FeeTooLow(p.minFee, fee);
-        _checkCid(spec.programCid, false);
-        _checkCid(spec.inputCid, true);
+        _checkSpec(spec);
         id = keccak256(abi.encode(spec));
         Task storage t = tasks[id];
         if (t.status != Status.None) revert TaskExists(id);
 
         t.submitter = msg.sender;
-        t.status = Status.Posted;
+        t.status = Status.Requested;
         t.replicas = spec.replicas;
         t.capabilities = spec.capabilities;
         t.deadline = spec.deadline;
         t.fee = fee;
+        t.rates = Rates({
+            burnBps: p.burnBps,
+            treasuryBps: p.treasuryBps,
+            slashBps: p.slashBps,
+            livenessSlashBps: p.livenessSlashBps,
+            challengerRewardBps: p.challengerRewardBps,
+            abandonBps: p.abandonBps,
+            servedBps: p.servedBps,
+            drawDelay: p.drawDelay,
+            commitPeriod: p.commitPeriod,
+            revealPeriod: p.revealPeriod
+        });
+        t.reserve = registry.minStake() * p.slashBps / BPS;
+        t.drawBlock = uint64(registry.targetBlock(block.number + p.drawDelay));
         escrowed += fee;
-        bytes32 seed = keccak256(abi.encodePacked(block.prevrandao, id));
-        t.committee = _drawCommittee(seed, spec.capabilities, spec.replicas, new address[](0), address(0));
-
         token.safeTransferFrom(msg.sender, address(this), fee);
-        emit TaskPosted(id, msg.sender, fee, t.committee, spec);
+        emit TaskPosted(id, msg.sender, fee, t.drawBlock, spec);
+    }
+
+    /// @notice Draws the committee (status Requested) or the escalation
+    /// committee (status Challenged) from blockhash(drawBlock). Anyone may
+    /// call it after drawBlock; the result is the same for every caller. When
+    /// the hash is gone (256 blocks) or the epoch of drawBlock ended (the trees
+    /// may have changed since), the draw is re-targeted to a later block
+    /// instead. Returns whether members were drawn.
+    function draw(bytes32 id) external nonReentrant returns (bool) {
+        Task storage t = tasks[id];
+        Status s = t.status;
+        if (s != Status.Requested && s != Status.Challenged) revert WrongStatus(id, Status.Requested, s);
+        uint256 target = t.drawBlock;
+        if (block.number <= target) revert TooEarly(target + 1, block.number);
+        bytes32 bh = blockhash(target);
+        if (bh == bytes32(0) || registry.epochOf(block.number) != registry.epochOf(target)) {
+            t.drawBlock = uint64(registry.targetBlock(block.number + t.rates.drawDelay));
+            emit DrawRetargeted(id, t.drawBlock);
+            return false;
+        }
+        uint64 commitEnd = uint64(block.timestamp) + t.rates.commitPeriod;
+        uint64 revealEnd = commitEnd + t.rates.revealPeriod;
+        if (s == Status.Requested) {
+            address[] memory c =
+                registry.drawMembers(keccak256(abi.encodePacked(bh, id)), t.replicas, t.capabilities, new address[](0));
+            if (c.length == 0 || revealEnd > t.deadline) return false; // finalize refunds after the deadline
+            t.committee = c;
+            t.status = Status.Drawn;
+            t.commitEnd = commitEnd;
+            t.revealEnd = revealEnd;
+            _assign(c, t.reserve);
+            emit CommitteeDrawn(id, c, commitEnd, revealEnd);
+        } else {
+            address[] memory ex = new address[](t.committee.length + 1);
+            for (uint256 i = 0; i < t.committee.length; i++) {
+                ex[i] = t.committee[i];
+            }
+            ex[t.committee.length] = t.challenger;
+            address[] memory e = registry.drawMembers(
+                keccak256(abi.encodePacked(bh, id, uint256(1))), 2 * uint256(t.replicas) + 1, t.capabilities, ex
+            );
+            if (e.length == 0 || revealEnd > t.escalationEnd) return false; // no quorum: refund at escalationEnd
+            t.escalation = e;
+            t.status = Status.Escalating;
+            t.commitEnd = commitEnd;
+            t.revealEnd = revealEnd;
+            _assign(e, t.reserve);
+            emit EscalationDrawn(id, e, commitEnd, revealEnd);
+        }
+        return true;
     }
 
     // --------------------------------------------------------------- committee
 
-    /// @notice Records the verdict proven by q EIP-712 attestations of committee
-    /// members over (taskId, resultHash, outputCid); optional dissents (signed
-    /// attestations of another result) mark members as minority.
-    function submitVerdict(
-        bytes32 id,
-        bytes32 resultHash,
-        bytes calldata outputCid,
-        bytes[] calldata signatures,
-        Dissent[] calldata dissents
-    ) external nonReentrant {
-        bytes memory err = _submitVerdict(id, resultHash, outputCid, signatures, dissents);
+    /// @notice Stores msg.sender's commitments for several tasks (committee or
+    /// escalation) before their commit phase closes; one per task and member.
+    function commitMany(bytes32[] calldata ids, bytes32[] calldata commitments) external {
+        uint256 n = ids.length;
+        if (n != commitments.length) revert LengthMismatch(n, commitments.length);
+        if (n > MAX_BATCH) revert BatchTooLarge(MAX_BATCH, n);
+        for (uint256 i = 0; i < n; i++) {
+            bytes32 id = ids[i];
+            Task storage t = tasks[id];
+            bool esc = t.status == Status.Escalating;
+            if (!esc && t.status != Status.Drawn) revert WrongStatus(id, Status.Drawn, t.status);
+            if (block.timestamp > t.commitEnd) revert WindowClosed(t.commitEnd, uint64(block.timestamp));
+            uint256 bit = _memberBit(esc ? t.escalation : t.committee, msg.sender);
+            if (bit == 0) revert NotCommitteeMember(msg.sender);
+            if (commits[id][msg.sender] != bytes32(0) || commitments[i] == bytes32(0)) revert DuplicateMember(bit);
+            commits[id][msg.sender] = commitments[i];
+            if (esc) t.escCommittedMask |= bit;
+            else t.committedMask |= bit;
+            emit Committed(id, msg.sender);
+        }
+    }
+
+    /// @notice Records the verdict: after the commit phase and before revealEnd,
+    /// reveals opening a quorum of stored commitments to (resultHash, outputCid);
+    /// reveals of other results mark their members as minority.
+    function submitVerdict(bytes32 id, bytes32 resultHash, bytes calldata outputCid, Reveal[] calldata reveals)
+        external
+        nonReentrant
+    {
+        bytes memory err = _submitVerdict(id, resultHash, outputCid, reveals);
         if (err.length != 0) _revertWith(err);
     }
 
-    /// @notice Records several verdicts in one transaction, each with exactly
-    /// the checks of submitVerdict. An entry that fails a check is skipped
-    /// (state untouched) and reported by VerdictSkipped with the error
-    /// submitVerdict would have reverted with; the others are applied.
-    /// @return settled how many entries were applied.
+    /// @notice Records several verdicts, each with the checks of submitVerdict;
+    /// a failing entry is skipped and reported by VerdictSkipped.
     function submitVerdicts(VerdictInput[] calldata verdicts) external nonReentrant returns (uint256 settled) {
         uint256 n = verdicts.length;
         if (n > MAX_BATCH) revert BatchTooLarge(MAX_BATCH, n);
         for (uint256 i = 0; i < n; i++) {
             VerdictInput calldata v = verdicts[i];
-            bytes memory err = _submitVerdict(v.taskId, v.resultHash, v.outputCid, v.signatures, v.dissents);
-            if (err.length == 0) {
-                settled++;
-            } else {
-                emit VerdictSkipped(v.taskId, err);
-            }
+            bytes memory err = _submitVerdict(v.taskId, v.resultHash, v.outputCid, v.reveals);
+            if (err.length == 0) settled++;
+            else emit VerdictSkipped(v.taskId, err);
         }
     }
 
-    /// @notice Adds late agreeing attestations of committee members to a
-    /// verdict during its challenge window, so a relayer that submitted only
-    /// a quorum cannot leave other agreeing members unpaid (and liveness-slashed).
-    function joinVerdict(bytes32 id, bytes calldata outputCid, bytes[] calldata signatures) external nonReentrant {
+    /// @notice Anyone adds reveals of committee members during the challenge
+    /// window: an opening of the verdict joins the majority, any other opening
+    /// joins the minority. Only stored (timely) commitments can be opened.
+    function addReveals(bytes32 id, Reveal[] calldata reveals) external nonReentrant {
         Task storage t = tasks[id];
         if (t.status != Status.Verdict) revert WrongStatus(id, Status.Verdict, t.status);
         if (block.timestamp > t.challengeEnd) revert WindowClosed(t.challengeEnd, uint64(block.timestamp));
-        if (keccak256(outputCid) != t.outputCidHash) revert BadCid(MAX_CID_LEN, outputCid.length);
-        uint256 before = t.majorityMask;
-        (uint256 mask, bytes memory err) = _collect(id, t.resultHash, outputCid, signatures, t.committee, before);
+        (uint256 maj, uint256 min, bytes memory err) =
+            _open(id, t.committee, t.resultHash, t.outputCidHash, reveals, t.majorityMask | t.minorityMask);
         if (err.length != 0) _revertWith(err);
-        if (mask & t.minorityMask != 0) revert DuplicateSigner(address(0));
-        t.majorityMask = mask;
-        emit VerdictJoined(id, mask & ~before);
+        t.majorityMask |= maj & ~t.equivocatedMask;
+        t.minorityMask |= min & ~t.equivocatedMask;
+        emit RevealsAdded(id, t.majorityMask, t.minorityMask);
+    }
+
+    /// @notice Anyone who shows two EIP-712 Result signatures by one member of
+    /// task `id` over different results slashes it slashBps (half to the
+    /// prover); the member is paid nothing for the task. Until finalize.
+    /// Each Dissent is one signed Result (resultHash, outputCid, signature).
+    function proveEquivocation(bytes32 id, Dissent calldata x, Dissent calldata y) external nonReentrant {
+        Task storage t = tasks[id];
+        Status s = t.status;
+        if (s == Status.None || s == Status.Requested || s == Status.Finalized || s == Status.Refunded) {
+            revert WrongStatus(id, Status.Drawn, s);
+        }
+        if (x.resultHash == y.resultHash && keccak256(x.outputCid) == keccak256(y.outputCid)) {
+            revert NotEquivocation();
+        }
+        address a = ECDSA.recover(resultDigest(id, x.resultHash, x.outputCid), x.signature);
+        if (a != ECDSA.recover(resultDigest(id, y.resultHash, y.outputCid), y.signature)) revert NotEquivocation();
+        uint256 bit = _memberBit(t.committee, a);
+        bool esc;
+        if (bit == 0) {
+            bit = _memberBit(t.escalation, a);
+            esc = true;
+        }
+        if (bit == 0) revert NotCommitteeMember(a);
+        if ((esc ? t.escEquivocatedMask : t.equivocatedMask) & bit != 0) revert NotEquivocation();
+        if (esc) {
+            t.escEquivocatedMask |= bit;
+            t.escalationMask &= ~bit;
+            t.escMinorityMask &= ~bit;
+        } else {
+            t.equivocatedMask |= bit;
+            t.majorityMask &= ~bit;
+            t.minorityMask &= ~bit;
+        }
+        uint256 slashed = registry.slash(a, t.rates.slashBps, address(this));
+        uint256 reward = slashed / 2;
+        if (reward != 0) token.safeTransfer(msg.sender, reward);
+        if (slashed > reward) token.safeTransfer(treasury, slashed - reward);
+        emit Equivocation(id, a, msg.sender, slashed);
     }
 
     // --------------------------------------------------------------- challenge
 
     /// @notice Disputes a verdict during its challenge window, posting a bond;
-    /// draws an escalation committee of 2r+1 fresh neurons.
+    /// the escalation committee (2r+1 fresh neurons) is drawn later by draw(id).
     function challenge(bytes32 id) external nonReentrant {
         Task storage t = tasks[id];
         if (t.status != Status.Verdict) revert WrongStatus(id, Status.Verdict, t.status);
@@ -345,144 +537,365 @@ contract ComputationMarket is EIP712, Ownable, ReentrancyGuard {
         Params memory p = params;
         uint256 bond = t.fee * p.challengeBondBps / BPS;
         if (bond < p.minChallengeBond) bond = p.minChallengeBond;
-
         t.status = Status.Challenged;
         t.challenger = msg.sender;
         t.bond = bond;
-        t.escalationEnd = uint64(block.timestamp) + p.escalationPeriod;
+        t.escalationEnd =
+            uint64(block.timestamp) + p.escalationPeriod + 2 * (t.rates.commitPeriod + t.rates.revealPeriod);
+        t.drawBlock = uint64(registry.targetBlock(block.number + t.rates.drawDelay));
         escrowed += bond;
-        bytes32 seed = keccak256(abi.encodePacked(block.prevrandao, id, uint256(1)));
-        t.escalation = _drawCommittee(seed, t.capabilities, 2 * uint256(t.replicas) + 1, t.committee, msg.sender);
-
         token.safeTransferFrom(msg.sender, address(this), bond);
-        emit Challenged(id, msg.sender, bond, t.escalation);
+        emit Challenged(id, msg.sender, bond, t.drawBlock);
     }
 
-    /// @notice Records the escalation committee's verdict (quorum of 2r+1).
+    /// @notice Records the escalation verdict: reveals opening a quorum of the
+    /// escalation committee's commitments, after its commit phase.
     function submitEscalationVerdict(
         bytes32 id,
         bytes32 resultHash,
         bytes calldata outputCid,
-        bytes[] calldata signatures
+        Reveal[] calldata reveals
     ) external nonReentrant {
         Task storage t = tasks[id];
-        if (t.status != Status.Challenged) revert WrongStatus(id, Status.Challenged, t.status);
-        if (t.escalationMask != 0) revert WrongStatus(id, Status.Challenged, Status.Challenged);
-        if (block.timestamp > t.escalationEnd) revert WindowClosed(t.escalationEnd, uint64(block.timestamp));
+        if (t.status != Status.Escalating) revert WrongStatus(id, Status.Escalating, t.status);
+        if (t.escalationMask != 0) revert WrongStatus(id, Status.Escalating, Status.Escalating);
+        if (block.timestamp <= t.commitEnd) revert TooEarly(t.commitEnd + 1, block.timestamp);
+        if (block.timestamp > t.revealEnd) revert WindowClosed(t.revealEnd, uint64(block.timestamp));
         _checkCid(outputCid, false);
-        (uint256 mask, bytes memory err) = _collect(id, resultHash, outputCid, signatures, t.escalation, 0);
+        (uint256 maj, uint256 min, bytes memory err) =
+            _open(id, t.escalation, resultHash, keccak256(outputCid), reveals, 0);
         if (err.length != 0) _revertWith(err);
+        maj &= ~t.escEquivocatedMask;
         uint256 need = quorum(t.escalation.length);
-        if (_popcount(mask) < need) revert NoQuorum(need, _popcount(mask));
+        if (_popcount(maj) < need) revert NoQuorum(need, _popcount(maj));
         t.escalationResult = resultHash;
-        t.escalationMask = mask;
+        t.escalationMask = maj;
+        t.escMinorityMask = min & ~t.escEquivocatedMask;
         bool upheld = resultHash == t.resultHash;
         if (!upheld) t.outputCidHash = keccak256(outputCid);
-        emit EscalationVerdict(id, resultHash, outputCid, mask, upheld);
+        emit EscalationVerdict(id, resultHash, outputCid, maj, upheld);
     }
 
     // ---------------------------------------------------------------- finalize
 
     /// @notice Settles a task: pays the verdict after its challenge window,
-    /// resolves a challenge, or refunds a task without quorum by its deadline.
+    /// resolves a challenge, or refunds a task without verdict by its deadline.
     function finalize(bytes32 id) external nonReentrant {
         if (!_finalize(id)) revert NotFinalizable(id, tasks[id].status);
     }
 
-    /// @notice Finalizes several tasks in one transaction, each as finalize
-    /// does. A task that is not finalizable yet (or any more) is skipped and
-    /// reported by FinalizeSkipped with the NotFinalizable error finalize
-    /// would have reverted with; the others are settled.
-    /// @return finalized how many tasks were settled.
+    /// @notice Finalizes several tasks; one not finalizable is skipped and reported.
     function finalizeMany(bytes32[] calldata ids) external nonReentrant returns (uint256 finalized) {
         uint256 n = ids.length;
         if (n > MAX_BATCH) revert BatchTooLarge(MAX_BATCH, n);
         for (uint256 i = 0; i < n; i++) {
             bytes32 id = ids[i];
-            if (_finalize(id)) {
-                finalized++;
-            } else {
-                emit FinalizeSkipped(id, abi.encodeWithSelector(NotFinalizable.selector, id, tasks[id].status));
-            }
+            if (_finalize(id)) finalized++;
+            else emit FinalizeSkipped(id, abi.encodeWithSelector(NotFinalizable.selector, id, tasks[id].status));
         }
     }
 
     // -------------------------------------------------------------- governance
 
-    /// @notice Replaces all parameters; reverts when one breaks its fixed bound. Only the timelock.
+    /// @notice Replaces all parameters; reverts when one breaks its fixed bound.
+    /// Tasks already posted keep the rates fixed at their postTask.
     function setParams(Params calldata p) external onlyOwner {
         _setParams(p, true);
     }
 
     // ---------------------------------------------------------------- internal
 
-    /// Checks and records one verdict. Returns the ABI-encoded custom error
-    /// of the first failed check (state untouched), or empty bytes once the
-    /// verdict is recorded. Every check runs before the first write.
-    function _submitVerdict(
-        bytes32 id,
-        bytes32 resultHash,
-        bytes calldata outputCid,
-        bytes[] calldata signatures,
-        Dissent[] calldata dissents
-    ) private returns (bytes memory err) {
-        Task storage t = tasks[id];
-        if (t.status != Status.Posted) {
-            return abi.encodeWithSelector(WrongStatus.selector, id, Status.Posted, t.status);
+    /// Capability count, CIDs and escalation feasibility of a spec.
+    function _checkSpec(TaskSpec calldata spec) private view {
+        uint256 bits;
+        for (uint64 x = spec.capabilities; x != 0; x &= x - 1) {
+            bits++;
         }
-        if (block.timestamp > t.deadline) {
-            return abi.encodeWithSelector(DeadlinePassed.selector, t.deadline, uint64(block.timestamp));
+        uint256 maxBits = registry.MAX_CAP_BITS();
+        if (bits > maxBits) revert TooManyCapabilities(maxBits, bits);
+        _checkCid(spec.programCid, false);
+        _checkCid(spec.inputCid, true);
+        // Escalation feasibility: committee r + escalation 2r+1 + a challenger.
+        (uint256 count,) = registry.treeStats(registry.treeFor(spec.capabilities));
+        uint256 need = 3 * uint256(spec.replicas) + 2;
+        if (count < need) revert Infeasible(need, count);
+    }
+
+    function _submitVerdict(bytes32 id, bytes32 resultHash, bytes calldata outputCid, Reveal[] calldata reveals)
+        private
+        returns (bytes memory err)
+    {
+        Task storage t = tasks[id];
+        if (t.status != Status.Drawn) {
+            return abi.encodeWithSelector(WrongStatus.selector, id, Status.Drawn, t.status);
+        }
+        if (block.timestamp <= t.commitEnd) {
+            return abi.encodeWithSelector(TooEarly.selector, uint256(t.commitEnd) + 1, block.timestamp);
+        }
+        if (block.timestamp > t.revealEnd) {
+            return abi.encodeWithSelector(WindowClosed.selector, t.revealEnd, uint64(block.timestamp));
         }
         err = _cidError(outputCid, false);
         if (err.length != 0) return err;
-        uint256 mask;
-        (mask, err) = _collect(id, resultHash, outputCid, signatures, t.committee, 0);
+        bytes32 cidHash = keccak256(outputCid);
+        uint256 maj;
+        uint256 min;
+        (maj, min, err) = _open(id, t.committee, resultHash, cidHash, reveals, 0);
         if (err.length != 0) return err;
+        maj &= ~t.equivocatedMask;
+        min &= ~t.equivocatedMask;
         uint256 need = quorum(t.committee.length);
-        uint256 found = _popcount(mask);
+        uint256 found = _popcount(maj);
         if (found < need) return abi.encodeWithSelector(NoQuorum.selector, need, found);
-
-        uint256 minority;
-        (minority, err) = _collectDissents(id, resultHash, dissents, t.committee, mask);
-        if (err.length != 0) return err;
-
         t.status = Status.Verdict;
         t.resultHash = resultHash;
-        t.outputCidHash = keccak256(outputCid);
-        t.majorityMask = mask;
-        t.minorityMask = minority;
+        t.outputCidHash = cidHash;
+        t.majorityMask = maj;
+        t.minorityMask = min;
         t.challengeEnd = uint64(block.timestamp) + params.challengeWindow;
-        emit VerdictSubmitted(id, resultHash, outputCid, mask, minority);
+        emit VerdictSubmitted(id, resultHash, outputCid, maj, min);
+    }
+
+    /// Opens reveals against stored commitments: members whose opening is
+    /// (resultHash, cidHash) go to `maj`, others to `min`. A wrong opening,
+    /// an index out of range or a member already in `seen` is an error.
+    function _open(
+        bytes32 id,
+        address[] storage members,
+        bytes32 resultHash,
+        bytes32 cidHash,
+        Reveal[] calldata reveals,
+        uint256 seen
+    ) private view returns (uint256 maj, uint256 min, bytes memory err) {
+        for (uint256 i = 0; i < reveals.length; i++) {
+            Reveal calldata r = reveals[i];
+            uint256 bit = uint256(1) << r.index;
+            if (r.index < members.length && (seen | maj | min) & bit != 0) {
+                return (0, 0, abi.encodeWithSelector(DuplicateMember.selector, r.index));
+            }
+            if (!_opens(id, members, r)) return (0, 0, abi.encodeWithSelector(BadReveal.selector, r.index));
+            if (r.resultHash == resultHash && r.outputCidHash == cidHash) maj |= bit;
+            else min |= bit;
+        }
+    }
+
+    /// Whether `r` opens the stored commitment of member r.index.
+    function _opens(bytes32 id, address[] storage members, Reveal calldata r) private view returns (bool) {
+        if (r.index >= members.length) return false;
+        address m = members[r.index];
+        bytes32 c = commits[id][m];
+        return c != bytes32(0) && c == commitmentOf(id, r.resultHash, r.outputCidHash, r.salt, m);
     }
 
     /// Finalizes one task if it is finalizable now; returns whether it was.
     function _finalize(bytes32 id) private returns (bool) {
         Task storage t = tasks[id];
         Status s = t.status;
-        if (s == Status.Posted && block.timestamp > t.deadline) {
+        if ((s == Status.Requested || s == Status.Drawn) && block.timestamp > t.deadline) {
             t.status = Status.Refunded;
             escrowed -= t.fee;
-            _release(t.committee);
-            token.safeTransfer(t.submitter, t.fee);
-            emit Refunded(id, t.submitter, t.fee);
+            _refund(id, t);
+            _release(t.committee, t.reserve);
             return true;
         }
         if (s == Status.Verdict && block.timestamp > t.challengeEnd) {
             t.status = Status.Finalized;
             escrowed -= t.fee;
-            _settle(id, t, t.committee, t.majorityMask, t.minorityMask, true);
-            _release(t.committee);
+            _settle(id, t);
+            _release(t.committee, t.reserve);
             return true;
         }
-        if (s == Status.Challenged && (t.escalationMask != 0 || block.timestamp > t.escalationEnd)) {
+        if (
+            (s == Status.Challenged && block.timestamp > t.escalationEnd)
+                || (s == Status.Escalating && (t.escalationMask != 0 || block.timestamp > t.escalationEnd))
+        ) {
+            if (s == Status.Escalating && t.escalationMask != 0 && block.timestamp <= t.revealEnd) {
+                return false;
+            }
             t.status = Status.Finalized;
             escrowed -= t.fee + t.bond;
             _resolveChallenge(id, t);
-            _release(t.committee);
-            _release(t.escalation);
+            _release(t.committee, t.reserve);
+            _release(t.escalation, t.reserve);
             return true;
         }
         return false;
+    }
+
+    /// Refund of a task without verdict. When a quorum committed (the
+    /// committee worked), servedBps of the fee goes to the committers (P8);
+    /// otherwise abandonBps goes to the treasury (abandoning costs).
+    function _refund(bytes32 id, Task storage t) private {
+        uint256 fee = t.fee;
+        uint256 c = _popcount(t.committedMask & ~t.equivocatedMask);
+        uint256 kept;
+        if (t.committee.length != 0 && c >= quorum(t.committee.length)) {
+            kept = fee * t.rates.servedBps / BPS;
+            uint256 each = kept / c;
+            uint256 paid;
+            for (uint256 i = 0; i < t.committee.length && each != 0; i++) {
+                if ((t.committedMask & ~t.equivocatedMask) & (uint256(1) << i) != 0) {
+                    token.safeTransfer(t.committee[i], each);
+                    paid += each;
+                }
+            }
+            if (kept > paid) token.safeTransfer(treasury, kept - paid);
+        } else {
+            kept = fee * t.rates.abandonBps / BPS;
+            if (kept != 0) token.safeTransfer(treasury, kept);
+        }
+        token.safeTransfer(t.submitter, fee - kept);
+        emit Refunded(id, t.submitter, fee - kept);
+    }
+
+    function _resolveChallenge(bytes32 id, Task storage t) private {
+        address challenger = t.challenger;
+        uint256 bond = t.bond;
+        if (t.escalationMask == 0) {
+            // P6: no escalation quorum never confirms the verdict. The task
+            // fails: full refund to the submitter, bond back to the challenger;
+            // the original committee is neither paid nor slashed; silent and
+            // withholding escalation members pay (the verdict proves the input
+            // was available).
+            if (t.escalation.length != 0) _punishEscalation(t);
+            token.safeTransfer(t.submitter, t.fee);
+            token.safeTransfer(challenger, bond);
+            emit Refunded(id, t.submitter, t.fee);
+            emit ChallengeSettled(id, challenger, false, bond);
+            return;
+        }
+        _punishEscalation(t);
+        if (t.escalationResult == t.resultHash) {
+            // The challenger was wrong: its bond pays the escalation majority.
+            _settle(id, t);
+            _payMask(t.escalation, t.escalationMask, bond);
+            emit ChallengeSettled(id, challenger, false, 0);
+        } else {
+            _challengerWins(id, t);
+        }
+    }
+
+    /// The challenger was right: the original majority is slashed, the
+    /// challenger gets its bond plus challengerRewardBps of the slash, the
+    /// escalation majority is paid the fee.
+    function _challengerWins(bytes32 id, Task storage t) private {
+        uint256 slashed;
+        for (uint256 i = 0; i < t.committee.length; i++) {
+            if (t.majorityMask & (uint256(1) << i) != 0) {
+                slashed += registry.slash(t.committee[i], t.rates.slashBps, address(this));
+            }
+        }
+        uint256 reward = slashed * t.rates.challengerRewardBps / BPS;
+        if (slashed > reward) token.safeTransfer(treasury, slashed - reward);
+        token.safeTransfer(t.challenger, t.bond + reward);
+        t.resultHash = t.escalationResult;
+        (uint256 burned, uint256 toTreasury, uint256 each) =
+            _split(t.fee, _popcount(t.escalationMask), t.rates.burnBps, t.rates.treasuryBps);
+        if (burned != 0) ERC20Burnable(address(token)).burn(burned);
+        if (toTreasury != 0) token.safeTransfer(treasury, toTreasury);
+        for (uint256 i = 0; i < t.escalation.length && each != 0; i++) {
+            if (t.escalationMask & (uint256(1) << i) != 0) token.safeTransfer(t.escalation[i], each);
+        }
+        emit Finalized(id, t.resultHash, burned, toTreasury, each, slashed);
+        emit ChallengeSettled(id, t.challenger, true, t.bond + reward);
+    }
+
+    /// Slashes escalation members that committed and did not open to the
+    /// escalation verdict (slashBps) and those that never committed (liveness).
+    function _punishEscalation(Task storage t) private {
+        uint256 n = t.escalation.length;
+        for (uint256 i = 0; i < n; i++) {
+            uint256 bit = uint256(1) << i;
+            if ((t.escalationMask | t.escEquivocatedMask) & bit != 0) continue;
+            address m = t.escalation[i];
+            if (t.escCommittedMask & bit != 0) registry.slash(m, t.rates.slashBps, treasury);
+            else _livenessSlash(m, t.rates.livenessSlashBps);
+        }
+    }
+
+    /// Splits `amount` equally over `members` in `mask`; dust to the treasury.
+    function _payMask(address[] storage members, uint256 mask, uint256 amount) private {
+        uint256 c = _popcount(mask);
+        uint256 each = c == 0 ? 0 : amount / c;
+        uint256 paid;
+        for (uint256 i = 0; i < members.length && each != 0; i++) {
+            if (mask & (uint256(1) << i) != 0) {
+                token.safeTransfer(members[i], each);
+                paid += each;
+            }
+        }
+        if (amount > paid) token.safeTransfer(treasury, amount - paid);
+    }
+
+    /// Pays the fee to `mask` and slashes the rest of the committee: openers
+    /// of another result and committers that never opened slashBps (P5: a
+    /// loser cannot escape by withholding); members that never committed
+    /// livenessSlashBps, only when a quorum committed (P7) and within the
+    /// per-day cap; equivocators were slashed already and get nothing.
+    function _settle(bytes32 id, Task storage t) private {
+        address[] storage members = t.committee;
+        uint256 mask = t.majorityMask;
+        (uint256 burned, uint256 toTreasury, uint256 each) =
+            _split(t.fee, _popcount(mask), t.rates.burnBps, t.rates.treasuryBps);
+        if (burned != 0) ERC20Burnable(address(token)).burn(burned);
+        if (toTreasury != 0) token.safeTransfer(treasury, toTreasury);
+        uint256 slashed = _punishCommittee(t, members, mask, each);
+        emit Finalized(id, t.resultHash, burned, toTreasury, each, slashed);
+    }
+
+    function _punishCommittee(Task storage t, address[] storage members, uint256 mask, uint256 each)
+        private
+        returns (uint256 slashed)
+    {
+        uint256 comm = t.committedMask;
+        bool available = _popcount(comm) >= quorum(members.length);
+        for (uint256 i = 0; i < members.length; i++) {
+            uint256 bit = uint256(1) << i;
+            if (t.equivocatedMask & bit != 0) continue;
+            if (mask & bit != 0) {
+                if (each != 0) token.safeTransfer(members[i], each);
+            } else if (comm & bit != 0) {
+                slashed += registry.slash(members[i], t.rates.slashBps, treasury);
+            } else if (available) {
+                slashed += _livenessSlash(members[i], t.rates.livenessSlashBps);
+            }
+        }
+    }
+
+    /// Liveness slash within maxLivenessPerDay per neuron.
+    function _livenessSlash(address m, uint256 bps) private returns (uint256) {
+        if (bps == 0) return 0;
+        uint256 day = block.timestamp / 1 days;
+        uint256 v = livenessCount[m];
+        uint256 count = v >> 128 == day ? uint128(v) : 0;
+        if (count >= params.maxLivenessPerDay) return 0;
+        livenessCount[m] = (day << 128) | (count + 1);
+        return registry.slash(m, bps, treasury);
+    }
+
+    function _split(uint256 fee, uint256 majority, uint256 burnBps, uint256 treasuryBps)
+        private
+        pure
+        returns (uint256 burned, uint256 toTreasury, uint256 each)
+    {
+        burned = fee * burnBps / BPS;
+        toTreasury = fee * treasuryBps / BPS;
+        uint256 rest = fee - burned - toTreasury;
+        each = majority == 0 ? 0 : rest / majority;
+        toTreasury += rest - each * majority;
+    }
+
+    function _assign(address[] memory members, uint256 reserve) private {
+        for (uint256 i = 0; i < members.length; i++) {
+            registry.noteAssigned(members[i], reserve);
+        }
+    }
+
+    function _release(address[] storage members, uint256 reserve) private {
+        uint256 n = members.length;
+        for (uint256 i = 0; i < n; i++) {
+            registry.noteReleased(members[i], reserve);
+        }
     }
 
     /// Reverts with already ABI-encoded error data.
@@ -492,192 +905,11 @@ contract ComputationMarket is EIP712, Ownable, ReentrancyGuard {
         }
     }
 
-    /// Recovers the signer of `digest`; on a malformed signature returns the
-    /// error ECDSA.recover would have reverted with.
-    function _recover(bytes32 digest, bytes calldata signature)
-        private
-        pure
-        returns (address signer, bytes memory err)
-    {
-        (address a, ECDSA.RecoverError e, bytes32 arg) = ECDSA.tryRecoverCalldata(digest, signature);
-        if (e == ECDSA.RecoverError.NoError) return (a, err);
-        if (e == ECDSA.RecoverError.InvalidSignatureLength) {
-            return (address(0), abi.encodeWithSelector(ECDSAInvalidSignatureLength.selector, uint256(arg)));
-        }
-        if (e == ECDSA.RecoverError.InvalidSignatureS) {
-            return (address(0), abi.encodeWithSelector(ECDSAInvalidSignatureS.selector, arg));
-        }
-        return (address(0), abi.encodeWithSelector(ECDSAInvalidSignature.selector));
-    }
-
-    function _resolveChallenge(bytes32 id, Task storage t) private {
-        address challenger = t.challenger;
-        uint256 bond = t.bond;
-        if (t.escalationMask == 0) {
-            // Escalation never reached quorum: the verdict stands, the bond goes back.
-            _settle(id, t, t.committee, t.majorityMask, t.minorityMask, true);
-            token.safeTransfer(challenger, bond);
-            emit ChallengeSettled(id, challenger, false, bond);
-        } else if (t.escalationResult == t.resultHash) {
-            // The challenger was wrong: its bond pays the escalation majority
-            // for the re-execution (rounding dust to the treasury).
-            _settle(id, t, t.committee, t.majorityMask, t.minorityMask, true);
-            _payBond(t.escalation, t.escalationMask, bond);
-            emit ChallengeSettled(id, challenger, false, 0);
-        } else {
-            // The challenger was right: the original majority is slashed, the
-            // challenger gets the bond back plus challengerRewardBps of it, and
-            // the escalation majority is paid the fee.
-            uint256 slashed = _slashMask(t.committee, t.majorityMask, params.slashBps);
-            uint256 reward = slashed * params.challengerRewardBps / BPS;
-            t.resultHash = t.escalationResult;
-            _settle(id, t, t.escalation, t.escalationMask, 0, false);
-            if (slashed > reward) token.safeTransfer(treasury, slashed - reward);
-            token.safeTransfer(challenger, bond + reward);
-            emit ChallengeSettled(id, challenger, true, bond + reward);
-        }
-    }
-
-    /// Splits a forfeited bond equally over `members` in `mask`; dust to the treasury.
-    function _payBond(address[] storage members, uint256 mask, uint256 bond) private {
-        uint256 each = bond / _popcount(mask);
-        uint256 n = members.length;
-        uint256 paid;
-        for (uint256 i = 0; i < n; i++) {
-            if (mask & (uint256(1) << i) != 0 && each != 0) {
-                token.safeTransfer(members[i], each);
-                paid += each;
-            }
-        }
-        if (bond > paid) token.safeTransfer(treasury, bond - paid);
-    }
-
-    /// Pays the fee to `members` in `mask` and slashes the rest.
-    function _settle(
-        bytes32 id,
-        Task storage t,
-        address[] storage members,
-        uint256 mask,
-        uint256 minority,
-        bool liveness
-    ) private {
-        (uint256 burned, uint256 toTreasury, uint256 each) = feeSplit(t.fee, _popcount(mask));
-        if (burned != 0) ERC20Burnable(address(token)).burn(burned);
-        if (toTreasury != 0) token.safeTransfer(treasury, toTreasury);
-        uint256 slashed;
-        uint256 n = members.length;
-        Params memory p = params;
-        for (uint256 i = 0; i < n; i++) {
-            uint256 bit = uint256(1) << i;
-            if (mask & bit != 0) {
-                if (each != 0) token.safeTransfer(members[i], each);
-            } else if (minority & bit != 0) {
-                slashed += registry.slash(members[i], p.slashBps, treasury);
-            } else if (liveness && p.livenessSlashBps != 0) {
-                slashed += registry.slash(members[i], p.livenessSlashBps, treasury);
-            }
-        }
-        emit Finalized(id, t.resultHash, burned, toTreasury, each, slashed);
-    }
-
-    /// Slashes every member in `mask` by `bps` into this contract; returns the total.
-    function _slashMask(address[] storage members, uint256 mask, uint256 bps) private returns (uint256 total) {
+    /// The bit of `who` in `members`, or 0 when it is not a member.
+    function _memberBit(address[] storage members, address who) private view returns (uint256) {
         uint256 n = members.length;
         for (uint256 i = 0; i < n; i++) {
-            if (mask & (uint256(1) << i) != 0) total += registry.slash(members[i], bps, address(this));
-        }
-    }
-
-    function _release(address[] storage members) private {
-        uint256 n = members.length;
-        for (uint256 i = 0; i < n; i++) {
-            registry.noteReleased(members[i]);
-        }
-    }
-
-    /// Draws `r` members among the candidates with `caps`, skipping `exclude` and `also`.
-    function _drawCommittee(bytes32 seed, uint64 caps, uint256 r, address[] memory exclude, address also)
-        private
-        returns (address[] memory committee)
-    {
-        (address[] memory ops, uint256[] memory weights) = registry.candidates(caps);
-        if (exclude.length != 0 || also != address(0)) {
-            for (uint256 i = 0; i < ops.length; i++) {
-                if (ops[i] == also) {
-                    weights[i] = 0;
-                    continue;
-                }
-                for (uint256 j = 0; j < exclude.length; j++) {
-                    if (ops[i] == exclude[j]) {
-                        weights[i] = 0;
-                        break;
-                    }
-                }
-            }
-        }
-        uint256[] memory picked = CommitteeSampler.draw(seed, weights, r);
-        committee = new address[](r);
-        for (uint256 i = 0; i < r; i++) {
-            committee[i] = ops[picked[i]];
-            registry.noteAssigned(committee[i]);
-        }
-    }
-
-    /// Recovers each signature over the attestation and returns the bitset of
-    /// signing members, or the error of a malformed signature, a non-member
-    /// or a repeated signer.
-    function _collect(
-        bytes32 id,
-        bytes32 resultHash,
-        bytes calldata outputCid,
-        bytes[] calldata signatures,
-        address[] storage members,
-        uint256 mask
-    ) private view returns (uint256, bytes memory err) {
-        bytes32 digest = attestationDigest(id, resultHash, outputCid);
-        for (uint256 i = 0; i < signatures.length; i++) {
-            address signer;
-            (signer, err) = _recover(digest, signatures[i]);
-            if (err.length != 0) return (0, err);
-            uint256 bit = _memberBit(members, signer);
-            if (bit == 0) return (0, abi.encodeWithSelector(NotCommitteeMember.selector, signer));
-            if (mask & bit != 0) return (0, abi.encodeWithSelector(DuplicateSigner.selector, signer));
-            mask |= bit;
-        }
-        return (mask, err);
-    }
-
-    /// Recovers each dissent (a member's attestation of another result) and
-    /// returns the bitset of dissenting members, or the error of a bad CID, a
-    /// malformed signature, an agreeing "dissent", a non-member or a member
-    /// already counted in `majority` or in an earlier dissent.
-    function _collectDissents(
-        bytes32 id,
-        bytes32 resultHash,
-        Dissent[] calldata dissents,
-        address[] storage members,
-        uint256 majority
-    ) private view returns (uint256 minority, bytes memory err) {
-        for (uint256 i = 0; i < dissents.length; i++) {
-            Dissent calldata d = dissents[i];
-            err = _cidError(d.outputCid, false);
-            if (err.length != 0) return (0, err);
-            address signer;
-            (signer, err) = _recover(attestationDigest(id, d.resultHash, d.outputCid), d.signature);
-            if (err.length != 0) return (0, err);
-            if (d.resultHash == resultHash) return (0, abi.encodeWithSelector(DissentAgrees.selector, signer));
-            uint256 bit = _memberBit(members, signer);
-            if (bit == 0) return (0, abi.encodeWithSelector(NotCommitteeMember.selector, signer));
-            if ((majority | minority) & bit != 0) return (0, abi.encodeWithSelector(DuplicateSigner.selector, signer));
-            minority |= bit;
-        }
-    }
-
-    /// The bit of `signer` in `members`, or 0 when it is not a member.
-    function _memberBit(address[] storage members, address signer) private view returns (uint256) {
-        uint256 n = members.length;
-        for (uint256 i = 0; i < n; i++) {
-            if (members[i] == signer) return uint256(1) << i;
+            if (members[i] == who) return uint256(1) << i;
         }
         return 0;
     }
@@ -694,7 +926,6 @@ contract ComputationMarket is EIP712, Ownable, ReentrancyGuard {
         if (err.length != 0) _revertWith(err);
     }
 
-    /// BadCid when `cid` is empty (unless allowed) or longer than MAX_CID_LEN, else empty bytes.
     function _cidError(bytes calldata cid, bool mayBeEmpty) private pure returns (bytes memory err) {
         if ((cid.length == 0 && !mayBeEmpty) || cid.length > MAX_CID_LEN) {
             err = abi.encodeWithSelector(BadCid.selector, MAX_CID_LEN, cid.length);
@@ -706,15 +937,25 @@ contract ComputationMarket is EIP712, Ownable, ReentrancyGuard {
         _bound("maxReplicas", p.maxReplicas, p.minReplicas, MAX_REPLICAS_CAP);
         _bound("burnBps", p.burnBps, 0, MAX_BURN_BPS);
         _bound("treasuryBps", p.treasuryBps, 0, MAX_TREASURY_BPS);
-        _bound("slashBps", p.slashBps, 0, MAX_SLASH_BPS);
+        _bound("slashBps", p.slashBps, MIN_SLASH_BPS, MAX_SLASH_BPS);
         _bound("livenessSlashBps", p.livenessSlashBps, 0, MAX_LIVENESS_SLASH_BPS);
-        _bound("challengerRewardBps", p.challengerRewardBps, 0, BPS);
-        _bound("challengeBondBps", p.challengeBondBps, 0, MAX_CHALLENGE_BOND_BPS);
+        _bound("challengerRewardBps", p.challengerRewardBps, 0, MAX_CHALLENGER_REWARD_BPS);
+        _bound("challengeBondBps", p.challengeBondBps, MIN_CHALLENGE_BOND_BPS, MAX_CHALLENGE_BOND_BPS);
+        _bound("abandonBps", p.abandonBps, 1, MAX_KEEP_BPS);
+        _bound("servedBps", p.servedBps, 1, MAX_KEEP_BPS);
+        _bound("maxLivenessPerDay", p.maxLivenessPerDay, 1, MAX_LIVENESS_PER_DAY_CAP);
+        _bound("drawDelay", p.drawDelay, MIN_DRAW_DELAY, MAX_DRAW_DELAY);
+        _bound("commitPeriod", p.commitPeriod, MIN_PHASE, MAX_PHASE);
+        _bound("revealPeriod", p.revealPeriod, MIN_PHASE, MAX_PHASE);
         uint256 maxWindow = checkRegistry ? registry.unbondingDelay() : MAX_CHALLENGE_WINDOW;
         if (maxWindow > MAX_CHALLENGE_WINDOW) maxWindow = MAX_CHALLENGE_WINDOW;
         _bound("challengeWindow", p.challengeWindow, MIN_CHALLENGE_WINDOW, maxWindow);
-        _bound("escalationPeriod", p.escalationPeriod, MIN_CHALLENGE_WINDOW, MAX_ESCALATION_PERIOD);
-        _bound("maxTaskDuration", p.maxTaskDuration, 1 minutes, MAX_TASK_DURATION_CAP);
+        _bound("escalationPeriod", p.escalationPeriod, MIN_ESCALATION_PERIOD, MAX_ESCALATION_PERIOD);
+        _bound(
+            "maxTaskDuration", p.maxTaskDuration, 4 * (uint256(p.commitPeriod) + p.revealPeriod), MAX_TASK_DURATION_CAP
+        );
+        _bound("minFee", p.minFee, MIN_MIN_FEE, MAX_MIN_FEE);
+        _bound("minChallengeBond", p.minChallengeBond, MIN_MIN_BOND, MAX_MIN_BOND);
         params = p;
         emit ParamsUpdated(p);
     }

@@ -33,8 +33,8 @@ contract HAL9Governor is
     /// A quorum outside [MIN_QUORUM_PERCENT, MAX_QUORUM_PERCENT].
     error QuorumOutOfBounds(uint256 min, uint256 max, uint256 found);
 
-    /// @param votingDelay_ blocks between proposal and snapshot/vote start.
-    /// @param votingPeriod_ blocks the vote lasts.
+    /// @param votingDelay_ seconds between proposal and snapshot/vote start (ERC-6372 timestamp clock).
+    /// @param votingPeriod_ seconds the vote lasts.
     /// @param proposalThreshold_ votes needed to propose.
     constructor(
         IVotes token_,

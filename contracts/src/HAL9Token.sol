@@ -52,6 +52,18 @@ contract HAL9Token is ERC20, ERC20Burnable, ERC20Permit, ERC20Votes {
         }
     }
 
+    /// @notice ERC-6372 clock: timestamps (protocol v1.1), so voting periods
+    /// are in seconds whatever the chain's block time.
+    function clock() public view override returns (uint48) {
+        return uint48(block.timestamp);
+    }
+
+    /// @notice ERC-6372 clock mode.
+    // solhint-disable-next-line func-name-mixedcase
+    function CLOCK_MODE() public pure override returns (string memory) {
+        return "mode=timestamp";
+    }
+
     function _update(address from, address to, uint256 value) internal override(ERC20, ERC20Votes) {
         super._update(from, to, value);
     }

@@ -34,3 +34,14 @@ struct Dissent {
     bytes outputCid;
     bytes signature;
 }
+
+/// A member's reveal (protocol v1.1): the opening of its on-chain commitment
+/// keccak256(abi.encodePacked(taskId, resultHash, outputCidHash, salt, member)).
+struct Reveal {
+    /// Index of the member in the committee (or escalation committee).
+    uint16 index;
+    bytes32 resultHash;
+    /// keccak256 of the member's output CID (binary form).
+    bytes32 outputCidHash;
+    bytes32 salt;
+}

@@ -13,6 +13,7 @@ contract GovernanceTest is Hal9Test {
         super.setUp();
         vm.prank(whale);
         d.token.delegate(whale);
+        vm.warp(block.timestamp + 1);
         vm.roll(block.number + 1);
     }
 
@@ -33,10 +34,12 @@ contract GovernanceTest is Hal9Test {
         (address[] memory t, uint256[] memory v, bytes[] memory c) = _proposal(target, data);
         vm.prank(whale);
         id = d.governor.propose(t, v, c, desc);
-        vm.roll(block.number + d.governor.votingDelay() + 1);
+        vm.warp(block.timestamp + d.governor.votingDelay() + 1);
+        vm.roll(block.number + 1);
         vm.prank(whale);
         d.governor.castVote(id, 1);
-        vm.roll(block.number + d.governor.votingPeriod() + 1);
+        vm.warp(block.timestamp + d.governor.votingPeriod() + 1);
+        vm.roll(block.number + 1);
         assertEq(uint8(d.governor.state(id)), uint8(IGovernor.ProposalState.Succeeded));
         d.governor.queue(t, v, c, keccak256(bytes(desc)));
         vm.warp(block.timestamp + cfg.timelockDelay + 1);
@@ -48,8 +51,10 @@ contract GovernanceTest is Hal9Test {
     }
 
     function test_settings() public view {
-        assertEq(d.governor.votingDelay(), 7200);
-        assertEq(d.governor.votingPeriod(), 50_400);
+        assertEq(d.governor.votingDelay(), 1 days);
+        assertEq(d.token.CLOCK_MODE(), "mode=timestamp");
+        assertEq(d.token.clock(), block.timestamp);
+        assertEq(d.governor.votingPeriod(), 7 days);
         assertEq(d.governor.proposalThreshold(), 100_000 ether);
         assertEq(d.governor.quorumNumerator(), 4);
         assertEq(d.market.owner(), address(d.timelock));
@@ -120,13 +125,15 @@ contract GovernanceTest is Hal9Test {
         // A proposal exists; the attacker borrows after the snapshot and votes.
         vm.prank(whale);
         uint256 id = d.governor.propose(t, v, c, "no slashing");
-        vm.roll(block.number + d.governor.votingDelay() + 1);
+        vm.warp(block.timestamp + d.governor.votingDelay() + 1);
+        vm.roll(block.number + 1);
         vm.prank(whale);
         d.token.transfer(attacker, 200_000_000 ether);
         vm.prank(attacker);
         uint256 weight = d.governor.castVote(id, 1);
         assertEq(weight, 0, "votes are read at the snapshot");
-        vm.roll(block.number + d.governor.votingPeriod() + 1);
+        vm.warp(block.timestamp + d.governor.votingPeriod() + 1);
+        vm.roll(block.number + 1);
         assertEq(uint8(d.governor.state(id)), uint8(IGovernor.ProposalState.Defeated));
     }
 }

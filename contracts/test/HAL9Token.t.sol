@@ -68,10 +68,10 @@ contract HAL9TokenTest is Hal9Test {
         vm.prank(whale);
         d.token.delegate(whale);
         assertEq(d.token.getVotes(whale), d.token.balanceOf(whale));
-        vm.roll(block.number + 1);
+        vm.warp(block.timestamp + 1);
         vm.prank(whale);
         d.token.transfer(client, 1 ether);
         assertEq(d.token.getVotes(whale), d.token.balanceOf(whale));
-        assertEq(d.token.getPastVotes(whale, block.number - 1), d.token.balanceOf(whale) + 1 ether);
+        assertEq(d.token.getPastVotes(whale, block.timestamp - 1), d.token.balanceOf(whale) + 1 ether);
     }
 }

@@ -8,4 +8,5 @@ mod harness;
 mod sim;
 mod simulation;
 mod steps;
+mod tree_vectors;
 mod vectors;
