@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use hal9_node::{api_tasks::SubmitTask, client::ApiClient, engine::records::TaskStatus};
 
+#[cfg(feature = "fault-injection")]
 use crate::harness::{Cluster, bin};
 
 async fn publish_sha256(client: &ApiClient) -> String {
