@@ -93,6 +93,27 @@ mod tests {
     #[test]
     fn committed_abi_matches_forge_build() {
         let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+        // The node is pinned to the protocol v1.0 artifacts while contracts/src
+        // holds v1.1 (docs/protocol-v1.1.md): until the node follows v1.1, the
+        // pin is checked instead of the match.
+        let pinned = std::fs::read_to_string(root.join("abi/PROTOCOL")).unwrap();
+        if pinned.trim() == "1.0" {
+            let market = root.join("../contracts/out/ComputationMarket.sol/ComputationMarket.json");
+            if let Ok(built) = std::fs::read_to_string(market) {
+                assert!(
+                    built.contains("\"commitMany\""),
+                    "abi/PROTOCOL pins v1.0 but the contracts are not v1.1: run market/abi/update.sh"
+                );
+            }
+            let committed =
+                std::fs::read_to_string(root.join("abi/ComputationMarket.json")).unwrap();
+            assert!(
+                !committed.contains("\"commitMany\""),
+                "abi/PROTOCOL says 1.0 but the committed market ABI is v1.1: update abi/PROTOCOL"
+            );
+            eprintln!("committed ABIs pinned to protocol v1.0 (the node does not follow v1.1 yet)");
+            return;
+        }
         let pairs = [
             ("HAL9Token", "HAL9Token.sol"),
             ("NeuronRegistry", "NeuronRegistry.sol"),
