@@ -21,7 +21,8 @@ skips=()
 for t in "${heavy[@]}"; do skips+=(--skip "$t"); done
 cargo test --workspace --no-fail-fast --features hal9-node/fault-injection -- "${skips[@]}"
 echo "==> heavy process tests, one at a time"
-cargo test -p hal9-node --features fault-injection --test e2e -- --test-threads=1 --exact "${heavy[@]}"
+# Same flags as the workspace pass, so the binaries built there are reused.
+cargo test --workspace --features hal9-node/fault-injection --test e2e -- --test-threads=1 --exact "${heavy[@]}"
 
 echo "==> forge test (contracts/)"
 (cd contracts && forge test)

@@ -468,9 +468,17 @@ async fn a_wrong_member_is_slashed_on_chain() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_colluding_majority_is_challenged_and_reversed() {
     // The first two members of every committee collude on one wrong
-    // result; the third is honest and challenges; the escalation committee
-    // of 2r+1 = 7 fresh neurons needs 10 registered neurons.
-    let mut net = start(10, &[("HAL9_FAULT", "wrong-ranks:0,1".into())], None, None).await;
+    // result and withhold it: they never send their verdict, hoping the
+    // task expires unchallenged. The third, honest, holds their signed
+    // attestations, relays the verdict itself and challenges it; the
+    // escalation committee of 2r+1 = 7 fresh neurons needs 10 neurons.
+    let mut net = start(
+        10,
+        &[("HAL9_FAULT", "wrong-ranks-silent:0,1".into())],
+        None,
+        None,
+    )
+    .await;
     let program = net.program().await;
     let (id, committee) = net.submit(&program, b"two against one").await;
     let colluders: Vec<usize> = committee[..2].iter().map(|a| net.index_of(a)).collect();
@@ -493,6 +501,12 @@ async fn a_colluding_majority_is_challenged_and_reversed() {
         .chain_status(honest, &id, "finalized", Duration::from_secs(180))
         .await;
     let c = rec.chain.unwrap();
+    // The colluders withheld their verdict: the honest member relayed it.
+    assert!(
+        c.txs.iter().any(|(a, _)| a == "submit_verdict"),
+        "the honest member sent the withheld verdict: {:?}",
+        c.txs
+    );
     let s = c.settlement.clone().unwrap();
     assert!(s.overturned, "the escalation reversed the verdict: {c:?}");
     assert_eq!(net.events(&id).await, (1, 1, 1));

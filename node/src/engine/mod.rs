@@ -802,6 +802,10 @@ enum Fault {
     /// configured alike, the chosen members collude on one wrong result.
     #[cfg_attr(not(feature = "fault-injection"), allow(dead_code))]
     WrongRanks(u32),
+    /// As `WrongRanks`, and these members never send their verdict on
+    /// chain (a majority that hopes its task just expires unchallenged).
+    #[cfg_attr(not(feature = "fault-injection"), allow(dead_code))]
+    WrongRanksSilent(u32),
 }
 
 impl Fault {
@@ -813,14 +817,22 @@ impl Fault {
                 warn!(target: "hal9::engine", "FAULT INJECTION: this node reports wrong results");
                 return Fault::WrongResult;
             }
-            if let Some(ranks) = v.strip_prefix("wrong-ranks:") {
+            let silent = v.starts_with("wrong-ranks-silent:");
+            if let Some(ranks) = v
+                .strip_prefix("wrong-ranks:")
+                .or_else(|| v.strip_prefix("wrong-ranks-silent:"))
+            {
                 let mask = ranks
                     .split(',')
                     .filter_map(|r| r.trim().parse::<u32>().ok())
                     .filter(|r| *r < 32)
                     .fold(0u32, |m, r| m | (1 << r));
-                warn!(target: "hal9::engine", ranks, "FAULT INJECTION: committee members at these positions report wrong results");
-                return Fault::WrongRanks(mask);
+                warn!(target: "hal9::engine", ranks, silent, "FAULT INJECTION: committee members at these positions report wrong results");
+                return if silent {
+                    Fault::WrongRanksSilent(mask)
+                } else {
+                    Fault::WrongRanks(mask)
+                };
             }
         }
         Fault::None
@@ -1377,7 +1389,7 @@ impl Engine {
         match self.fault {
             Fault::None => false,
             Fault::WrongResult => true,
-            Fault::WrongRanks(mask) => {
+            Fault::WrongRanks(mask) | Fault::WrongRanksSilent(mask) => {
                 let local = self.keypair.public().to_peer_id().to_string();
                 self.tasks
                     .get(task)
@@ -1386,6 +1398,11 @@ impl Engine {
                     .is_some_and(|i| i < 32 && mask & (1 << i) != 0)
             }
         }
+    }
+
+    /// Whether fault injection makes this node withhold `task`'s primary verdict.
+    fn withholds(&self, task: &TaskId) -> bool {
+        matches!(self.fault, Fault::WrongRanksSilent(_)) && self.wrong_for(task)
     }
 
     fn spawn_execution(&self, job: ExecJob) {

@@ -736,13 +736,60 @@ impl Engine {
             signature: hexs(a.signature),
         });
         self.persist_task(task).await;
+        self.relay_if_attested(task, a.round).await;
+    }
+
+    /// Any member holding a quorum of matching attestations queues the
+    /// settlement, not only a majority member after its own verdict: one
+    /// lost gossip message (a reveal or an attestation a majority member
+    /// never saw) must not leave a decided task unsent until its deadline.
+    /// The agreeing members go first, in committee order, and the others
+    /// stand by after them; the outbox's per-task key makes a second
+    /// enqueue a no-op and its status check makes a late sender harmless.
+    async fn relay_if_attested(&mut self, task: TaskId, round: u8) {
+        let Some(ctx) = self.chain.as_ref() else {
+            return;
+        };
+        let Some(c) = self.tasks.get(&task).and_then(|r| r.chain.as_ref()) else {
+            return;
+        };
+        if c.status != if round == 0 { "posted" } else { "challenged" }
+            || (round == 0 && self.withholds(&task))
+        {
+            return;
+        }
+        let Some(q) = attested_quorum(c, round) else {
+            return;
+        };
+        let members = if round == 0 {
+            &c.committee
+        } else {
+            &c.escalation
+        };
+        let me = addr_str(&ctx.link.address());
+        let Some(rank) = relay_order(members, &q.signers)
+            .iter()
+            .position(|m| **m == me)
+        else {
+            return;
+        };
+        let action = if round == 0 {
+            Action::SubmitVerdict
+        } else {
+            Action::SubmitEscalation
+        };
+        let at = now_ms() + ATTEST_GRACE_MS + rank as u64 * ctx.link.cfg.takeover_delay_ms;
+        debug!(target: "hal9::engine", task = %hex::encode(task.0), round, rank, "a quorum of attestations is here; settlement queued");
+        ctx.outbox
+            .enqueue(OutboxEntry::new(action, B256::from(task.0), at))
+            .await;
     }
 
     /// After a verdict of this node's driver: the majority members queue
     /// the settlement, ranked so that one sends and the others stand by.
     pub(super) async fn chain_on_verdict(&mut self, task: TaskId, signers: &[PeerId]) {
         let local = self.local_peer();
-        if !signers.contains(&local) {
+        if !signers.contains(&local) || self.withholds(&task) {
             return;
         }
         let Some(rec) = self.tasks.get(&task) else {
@@ -815,18 +862,26 @@ impl Engine {
     pub(super) fn settlement_payload(&self, task: B256, round: u8) -> Option<SettlementPayload> {
         let id = TaskId(task.0);
         let decided = if round == 0 {
-            self.tasks.get(&id)?
+            self.tasks.get(&id)
         } else {
-            self.tasks.get(&challenge_instance(&id))?
+            self.tasks.get(&challenge_instance(&id))
         };
-        let v = decided.verdict.as_ref()?;
-        let cid = v
-            .output_cid
-            .parse::<super::cid::RawCid>()
-            .map(|c| c.to_bytes())
-            .ok()?;
-        let result = v.result.clone();
         let c = self.tasks.get(&id)?.chain.as_ref()?;
+        // This node's own verdict names the result; without one (it missed
+        // a reveal) a quorum of matching signed attestations does.
+        let (result, cid) = match decided.and_then(|d| d.verdict.as_ref()) {
+            Some(v) => (
+                v.result.clone(),
+                v.output_cid
+                    .parse::<super::cid::RawCid>()
+                    .map(|c| c.to_bytes())
+                    .ok()?,
+            ),
+            None => {
+                let q = attested_quorum(c, round)?;
+                (q.result, hex::decode(&q.cid).ok()?)
+            }
+        };
         let mut signatures = Vec::new();
         let mut signers = Vec::new();
         let mut dissents = Vec::new();
@@ -894,5 +949,141 @@ impl Engine {
             Effect::Failed { task, .. } => self.chain_on_failed(*task).await,
             _ => {}
         }
+    }
+}
+
+/// A result a quorum of a round's members signed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct AttestedQuorum {
+    /// Result hash, hex.
+    pub result: String,
+    /// Binary output CID, hex.
+    pub cid: String,
+    /// Operator addresses that signed it.
+    pub signers: Vec<String>,
+}
+
+/// The (result, CID) that a quorum of `round`'s members attested, if any.
+pub(super) fn attested_quorum(c: &ChainRecord, round: u8) -> Option<AttestedQuorum> {
+    let members = if round == 0 {
+        &c.committee
+    } else {
+        &c.escalation
+    };
+    if members.is_empty() {
+        return None;
+    }
+    let need = hal9_consensus::quorum(members.len());
+    let mut tally: Vec<AttestedQuorum> = Vec::new();
+    for a in c.attestations.iter().filter(|a| a.round == round) {
+        if !members.contains(&a.signer) {
+            continue;
+        }
+        match tally
+            .iter_mut()
+            .find(|t| t.result == a.result && t.cid == a.cid)
+        {
+            Some(t) => t.signers.push(a.signer.clone()),
+            None => tally.push(AttestedQuorum {
+                result: a.result.clone(),
+                cid: a.cid.clone(),
+                signers: vec![a.signer.clone()],
+            }),
+        }
+    }
+    tally.into_iter().find(|t| t.signers.len() >= need)
+}
+
+/// Who sends a settlement first: the signers of the agreed result in
+/// committee order, then the other members in committee order.
+fn relay_order<'a>(members: &'a [String], signers: &[String]) -> Vec<&'a String> {
+    let mut order: Vec<&String> = members.iter().filter(|m| signers.contains(m)).collect();
+    order.extend(members.iter().filter(|m| !signers.contains(m)));
+    order
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn att(round: u8, signer: &str, result: &str, cid: &str) -> AttestRecord {
+        AttestRecord {
+            round,
+            signer: signer.into(),
+            result: result.into(),
+            cid: cid.into(),
+            signature: "00".into(),
+        }
+    }
+
+    fn record(committee: &[&str], atts: Vec<AttestRecord>) -> ChainRecord {
+        ChainRecord {
+            committee: committee.iter().map(|s| s.to_string()).collect(),
+            escalation: ["e1", "e2", "e3", "e4", "e5", "e6", "e7"]
+                .iter()
+                .map(|s| s.to_string())
+                .collect(),
+            attestations: atts,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn a_quorum_needs_matching_result_and_cid_from_members() {
+        let c = record(&["a", "b", "c"], vec![att(0, "a", "r1", "c1")]);
+        assert_eq!(attested_quorum(&c, 0), None, "one of three is no quorum");
+        // Same result, different CID: not the same claim.
+        let c = record(
+            &["a", "b", "c"],
+            vec![att(0, "a", "r1", "c1"), att(0, "b", "r1", "c2")],
+        );
+        assert_eq!(attested_quorum(&c, 0), None);
+        // A non-member's signature does not count.
+        let c = record(
+            &["a", "b", "c"],
+            vec![att(0, "a", "r1", "c1"), att(0, "x", "r1", "c1")],
+        );
+        assert_eq!(attested_quorum(&c, 0), None);
+        // An escalation-round attestation does not count for the primary round.
+        let c = record(
+            &["a", "b", "c"],
+            vec![att(0, "a", "r1", "c1"), att(1, "b", "r1", "c1")],
+        );
+        assert_eq!(attested_quorum(&c, 0), None);
+        let c = record(
+            &["a", "b", "c"],
+            vec![
+                att(0, "c", "r2", "c9"),
+                att(0, "a", "r1", "c1"),
+                att(0, "b", "r1", "c1"),
+            ],
+        );
+        let q = attested_quorum(&c, 0).unwrap();
+        assert_eq!((q.result.as_str(), q.cid.as_str()), ("r1", "c1"));
+        assert_eq!(q.signers, ["a", "b"]);
+    }
+
+    #[test]
+    fn the_escalation_round_needs_five_of_seven() {
+        let mut atts: Vec<_> = (1..=4)
+            .map(|i| att(1, &format!("e{i}"), "r", "c"))
+            .collect();
+        let c = record(&["a", "b", "c"], atts.clone());
+        assert_eq!(attested_quorum(&c, 1), None);
+        atts.push(att(1, "e7", "r", "c"));
+        let c = record(&["a", "b", "c"], atts);
+        assert_eq!(attested_quorum(&c, 1).unwrap().signers.len(), 5);
+        // No escalation committee yet: never a quorum.
+        let mut c = record(&["a", "b", "c"], vec![]);
+        c.escalation.clear();
+        assert_eq!(attested_quorum(&c, 1), None);
+    }
+
+    #[test]
+    fn signers_relay_first_then_the_others_stand_by() {
+        let members: Vec<String> = ["a", "b", "c", "d"].iter().map(|s| s.to_string()).collect();
+        let signers = vec!["d".to_string(), "b".to_string()];
+        let order = relay_order(&members, &signers);
+        assert_eq!(order, ["b", "d", "a", "c"]);
     }
 }
