@@ -137,17 +137,19 @@ pub fn build_task(req: &SubmitTask) -> Result<TaskMessage, ApiError> {
 }
 
 /// Builds the task message of a submission; an input above
-/// [`spec::MAX_INLINE_INPUT`] is first added to this node's content store
-/// (pinned for the result retention period and provided to the network)
-/// and named by CID. `submitter` and `deadline` are set in chain mode.
+/// [`spec::MAX_INLINE_INPUT`], or any input when `by_cid` (chain mode), is
+/// first added to this node's content store (pinned for the result
+/// retention period and provided to the network) and named by CID.
+/// `submitter` and `deadline` are set in chain mode.
 pub async fn prepare_task(
     content: &hal9_p2p::Content,
     req: &SubmitTask,
     submitter: Address,
     deadline: u64,
+    by_cid: bool,
 ) -> Result<TaskMessage, ApiError> {
     let input = hex::decode(&req.input_hex).map_err(|e| bad(format!("input_hex: {e}")))?;
-    if input.len() <= spec::MAX_INLINE_INPUT {
+    if input.len() <= spec::MAX_INLINE_INPUT && !by_cid {
         return build_task_with(req, &input, None, submitter, deadline);
     }
     if input.len() > spec::MAX_INPUT_BYTES {
@@ -215,7 +217,7 @@ async fn submit(
 ) -> Result<Json<Submitted>, ApiError> {
     let engine = engine(&s)?;
     let Some(link) = s.chain.clone() else {
-        let msg = prepare_task(&s.net.content(), &req, Address::ZERO, 0).await?;
+        let msg = prepare_task(&s.net.content(), &req, Address::ZERO, 0, false).await?;
         let id = engine.submit(msg).await?;
         return Ok(Json(Submitted {
             id: hex::encode(id.0),
@@ -224,12 +226,11 @@ async fn submit(
             committee: Vec::new(),
         }));
     };
-    // Chain mode: an input above the inline limit is added and provided on
-    // IPFS before the fee is escrowed, and the spec names it by CID, so a
-    // member that misses the gossip starts from the `TaskPosted` event alone.
-    // Then escrow the fee and draw the committee on chain, then gossip the
-    // task; members start when they have both (an inline input is still
-    // gossiped once, after the escrow: see the report of issue 12).
+    // Chain mode: the input, whatever its size, is added and provided on
+    // IPFS before the fee is escrowed, and the spec names it by CID, so
+    // every member can start from the `TaskPosted` event alone: the task's
+    // gossip only tells members early, and losing it (or failing to
+    // publish it) loses nothing once the fee is escrowed.
     let chain_err = |e: String| ApiError::new(StatusCode::BAD_GATEWAY, e);
     let params = link
         .client
@@ -255,7 +256,7 @@ async fn submit(
         .await
         .map_err(|e| chain_err(format!("{e:#}")))?;
     let deadline = now + params.maxTaskDuration.min(3_600);
-    let msg = prepare_task(&s.net.content(), &req, link.address(), deadline).await?;
+    let msg = prepare_task(&s.net.content(), &req, link.address(), deadline, true).await?;
     let spec = <hal9_market::TaskSpec as alloy_sol_types::SolValue>::abi_decode(&msg.spec.encode())
         .map_err(|e| bad(format!("spec: {e}")))?;
     let posted = {

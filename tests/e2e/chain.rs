@@ -466,6 +466,24 @@ async fn a_wrong_member_is_slashed_on_chain() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_task_whose_gossip_never_went_out_is_decided_from_its_chain_event() {
+    // The submitting node never gossips its tasks (as if every publish
+    // failed after the fee was escrowed): the input, however small, is on
+    // IPFS and named by CID, so members start from TaskPosted alone.
+    let mut net = start(3, &[("HAL9_FAULT", "no-task-gossip".into())], None, None).await;
+    let program = net.program().await;
+    let (id, _) = net.submit(&program, b"tiny").await;
+    net.chain_status(0, &id, "verdict", Duration::from_secs(120))
+        .await;
+    for i in 0..3 {
+        let out = net.client(i).task_result(&id).await.unwrap();
+        use sha2::Digest;
+        assert_eq!(out, hex::encode(sha2::Sha256::digest(b"tiny")).into_bytes());
+    }
+    net.cluster.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_colluding_majority_is_challenged_and_reversed() {
     // The first two members of every committee collude on one wrong
     // result and withhold it: they never send their verdict, hoping the

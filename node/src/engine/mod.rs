@@ -806,6 +806,9 @@ enum Fault {
     /// chain (a majority that hopes its task just expires unchallenged).
     #[cfg_attr(not(feature = "fault-injection"), allow(dead_code))]
     WrongRanksSilent(u32),
+    /// Tasks submitted through this node are never gossiped.
+    #[cfg_attr(not(feature = "fault-injection"), allow(dead_code))]
+    NoTaskGossip,
 }
 
 impl Fault {
@@ -816,6 +819,10 @@ impl Fault {
             if v == "wrong-result" {
                 warn!(target: "hal9::engine", "FAULT INJECTION: this node reports wrong results");
                 return Fault::WrongResult;
+            }
+            if v == "no-task-gossip" {
+                warn!(target: "hal9::engine", "FAULT INJECTION: this node never gossips the tasks submitted to it");
+                return Fault::NoTaskGossip;
             }
             let silent = v.starts_with("wrong-ranks-silent:");
             if let Some(ranks) = v
@@ -1069,9 +1076,28 @@ impl Engine {
             Command::Submit { msg, reply } => {
                 let id = msg.id;
                 if !self.tasks.contains_key(&id) {
-                    if let Err(e) = self.net.publish(TASKS_TOPIC, msg.encode()).await {
-                        let _ = reply.send(Err(EngineError::Network(e.to_string())));
-                        return;
+                    // In chain mode the fee is escrowed and the input named
+                    // by CID by now: members start from `TaskPosted`, and a
+                    // failed gossip is no reason to report a failure.
+                    let needed = !(self.chain_mode() && input_by_cid_spec(&msg));
+                    let sent = if matches!(self.fault, Fault::NoTaskGossip) {
+                        Err("fault injection: task gossip off".to_string())
+                    } else {
+                        self.net
+                            .publish(TASKS_TOPIC, msg.encode())
+                            .await
+                            .map(|_| ())
+                            .map_err(|e| e.to_string())
+                    };
+                    match sent {
+                        Ok(()) => {}
+                        Err(e) if needed => {
+                            let _ = reply.send(Err(EngineError::Network(e)));
+                            return;
+                        }
+                        Err(e) => {
+                            warn!(target: "hal9::engine", task = %hex::encode(id.0), error = %e, "cannot gossip the task; members start from its TaskPosted event");
+                        }
                     }
                     if self.chain_mode() {
                         self.chain_on_task(msg, true).await;
@@ -1387,7 +1413,7 @@ impl Engine {
     /// Whether fault injection makes this node's result for `task` wrong.
     fn wrong_for(&self, task: &TaskId) -> bool {
         match self.fault {
-            Fault::None => false,
+            Fault::None | Fault::NoTaskGossip => false,
             Fault::WrongResult => true,
             Fault::WrongRanks(mask) | Fault::WrongRanksSilent(mask) => {
                 let local = self.keypair.public().to_peer_id().to_string();
@@ -1591,6 +1617,11 @@ impl Engine {
 }
 
 /// Whether the task's spec names its input by CID (nothing inline).
+/// Whether a task message names its input by CID.
+fn input_by_cid_spec(msg: &TaskMessage) -> bool {
+    !msg.spec.inputCid.is_empty()
+}
+
 fn input_by_cid(rec: &TaskRecord) -> bool {
     hex::decode(&rec.spec)
         .ok()

@@ -563,11 +563,14 @@ impl Engine {
         let position = local.and_then(|a| committee.iter().position(|m| *m == addr_str(&a)));
         let member = position.is_some();
         // An agreeing member the submitter left out joins, so it is paid.
-        let agreed = local.is_some_and(|a| {
-            c.attestations
-                .iter()
-                .any(|x| x.round == 0 && x.signer == addr_str(&a) && x.result == hexs(result))
-        });
+        // (Its own output counts too: a crash can lose the signed copy,
+        // and the join signs afresh.)
+        let agreed = own == Some(result)
+            || local.is_some_and(|a| {
+                c.attestations
+                    .iter()
+                    .any(|x| x.round == 0 && x.signer == addr_str(&a) && x.result == hexs(result))
+            });
         if let Some(i) = position
             && agreed
             && i < 256
@@ -713,12 +716,7 @@ impl Engine {
             return;
         };
         let who = addr_str(&signer);
-        let members = if a.round == 0 {
-            &c.committee
-        } else {
-            &c.escalation
-        };
-        if !members.contains(&who) {
+        if !round_members(c, a.round).contains(&who) {
             debug!(target: "hal9::engine", signer = %who, "attestation from a non-member ignored");
             return;
         }
@@ -761,11 +759,7 @@ impl Engine {
         let Some(q) = attested_quorum(c, round) else {
             return;
         };
-        let members = if round == 0 {
-            &c.committee
-        } else {
-            &c.escalation
-        };
+        let members = round_members(c, round);
         let me = addr_str(&ctx.link.address());
         let Some(rank) = relay_order(members, &q.signers)
             .iter()
@@ -909,6 +903,24 @@ impl Engine {
             }
         }
         let result = B256::from_slice(&hex::decode(&result).ok().filter(|b| b.len() == 32)?);
+        // This node's own agreeing attestation, signed afresh when the
+        // stored copy is missing (lost in a crash between the reveal and
+        // the store write, or never recorded).
+        if let (Some(link), Some(d)) = (self.chain.as_ref().map(|c| &c.link), decided) {
+            let me = link.address();
+            let own = d.own_output.as_deref().and_then(|h| hex::decode(h).ok());
+            if !signers.contains(&me)
+                && round_members(c, round).contains(&addr_str(&me))
+                && let Some(out) = own
+                && hal9_consensus::keccak256(&[&out]) == result.0
+                && super::cid::RawCid::of(&out).to_bytes() == cid
+                && let Ok(sig) = link.sign(task, result, &cid)
+            {
+                debug!(target: "hal9::engine", task = %task, round, "own attestation missing from the record; signed afresh");
+                signatures.push(Bytes::from(sig.to_vec()));
+                signers.push(me);
+            }
+        }
         Some(SettlementPayload {
             result,
             cid,
@@ -965,11 +977,7 @@ pub(super) struct AttestedQuorum {
 
 /// The (result, CID) that a quorum of `round`'s members attested, if any.
 pub(super) fn attested_quorum(c: &ChainRecord, round: u8) -> Option<AttestedQuorum> {
-    let members = if round == 0 {
-        &c.committee
-    } else {
-        &c.escalation
-    };
+    let members = round_members(c, round);
     if members.is_empty() {
         return None;
     }
@@ -992,6 +1000,15 @@ pub(super) fn attested_quorum(c: &ChainRecord, round: u8) -> Option<AttestedQuor
         }
     }
     tally.into_iter().find(|t| t.signers.len() >= need)
+}
+
+/// The members of a round: 0 the primary committee, 1 the escalation.
+fn round_members(c: &ChainRecord, round: u8) -> &[String] {
+    if round == 0 {
+        &c.committee
+    } else {
+        &c.escalation
+    }
 }
 
 /// Who sends a settlement first: the signers of the agreed result in
