@@ -100,6 +100,22 @@ impl Home {
         Ok(t)
     }
 
+    /// A control API client for the node running in this home (reads
+    /// [`API_FILE`], which the node writes while it runs, and the token).
+    pub fn api_client(&self) -> eyre::Result<hal9_api::ApiClient> {
+        self.ensure_initialized()?;
+        let path = self.path(API_FILE);
+        let bytes = fs::read(&path).map_err(|_| {
+            eyre!(
+                "no node is running with home {} (no {API_FILE}); start one with `hal9 node run`",
+                self.root.display()
+            )
+        })?;
+        let info: hal9_api::ApiInfo = serde_json::from_slice(&bytes)
+            .wrap_err_with(|| format!("{} is corrupt", path.display()))?;
+        Ok(hal9_api::ApiClient::from_info(&info, self.load_token()?))
+    }
+
     /// Creates a random API token file (0600) if there is none.
     pub fn ensure_token(&self) -> eyre::Result<String> {
         if self.path(TOKEN_FILE).exists() {
