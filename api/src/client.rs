@@ -76,6 +76,15 @@ impl ApiClient {
             .bearer_auth(&self.token)
     }
 
+    /// A request that lets the node look for an object for up to `timeout`
+    /// (and waits that long plus a grace period for the answer).
+    fn fetching(&self, method: Method, path: &str, timeout: Duration) -> RequestBuilder {
+        let timeout_ms = Some(u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX));
+        self.request(method, path)
+            .query(&FetchQuery { timeout_ms })
+            .timeout(timeout.saturating_add(GRACE))
+    }
+
     /// Sends `req` and reads the whole answer (bounded), turning an error
     /// status into the typed error.
     async fn send(&self, route: String, req: RequestBuilder) -> Result<Vec<u8>, Error> {
@@ -228,10 +237,7 @@ impl ApiClient {
     /// on the network for up to `timeout`.
     pub async fn get_content(&self, cid: &str, timeout: Duration) -> Result<Vec<u8>, Error> {
         let path = routes::content_object(cid)?;
-        let req = self
-            .request(Method::GET, &path)
-            .query(&fetch_query(timeout))
-            .timeout(timeout.saturating_add(GRACE));
+        let req = self.fetching(Method::GET, &path, timeout);
         self.send(format!("GET {path}"), req).await
     }
 
@@ -249,10 +255,7 @@ impl ApiClient {
     /// `POST /v1/content/{cid}/pin`: fetches (for up to `timeout`) and pins.
     pub async fn pin_content(&self, cid: &str, timeout: Duration) -> Result<PinEntry, Error> {
         let path = routes::content_pin(cid)?;
-        let req = self
-            .request(Method::POST, &path)
-            .query(&fetch_query(timeout))
-            .timeout(timeout.saturating_add(GRACE));
+        let req = self.fetching(Method::POST, &path, timeout);
         self.json(format!("POST {path}"), req).await
     }
 
@@ -264,11 +267,5 @@ impl ApiClient {
             self.request(Method::DELETE, &path),
         )
         .await
-    }
-}
-
-fn fetch_query(timeout: Duration) -> FetchQuery {
-    FetchQuery {
-        timeout_ms: Some(u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX)),
     }
 }

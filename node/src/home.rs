@@ -143,3 +143,35 @@ pub fn write_private(path: &Path, bytes: &[u8]) -> eyre::Result<()> {
     fs::set_permissions(path, fs::Permissions::from_mode(0o600))?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn api_client_says_what_is_missing_or_corrupt() {
+        let dir = tempfile::tempdir().unwrap();
+        let home = Home::new(dir.path());
+        let err = |h: &Home| format!("{:#}", h.api_client().unwrap_err());
+        assert!(err(&home).contains("not an initialized hal9 home"));
+        home.create_key().unwrap();
+        assert!(err(&home).contains("no node is running"));
+        fs::write(home.path(API_FILE), b"{\"url\": 5}").unwrap();
+        assert!(err(&home).contains("is corrupt"));
+        let info = hal9_api::ApiInfo {
+            url: "http://127.0.0.1:4691".into(),
+            metrics_url: "http://127.0.0.1:4692".into(),
+            peer_id: "p".into(),
+            pid: 1,
+        };
+        fs::write(home.path(API_FILE), serde_json::to_vec(&info).unwrap()).unwrap();
+        // No token yet, then a token too short to be one.
+        assert!(err(&home).contains("cannot read the API token"));
+        write_private(&home.path(TOKEN_FILE), b"short").unwrap();
+        assert!(err(&home).contains("too short"));
+        fs::remove_file(home.path(TOKEN_FILE)).unwrap();
+        home.ensure_token().unwrap();
+        let client = home.api_client().unwrap();
+        assert_eq!(client.base_url(), "http://127.0.0.1:4691");
+    }
+}
