@@ -1,4 +1,7 @@
 //! The local control API (HTTP+JSON, bearer token) and the metrics/health endpoint.
+//!
+//! The wire types, route paths and error body are `hal9-api`'s; this module
+//! serves them and maps the node's own types onto them at the boundary.
 
 use std::{
     collections::VecDeque,
@@ -14,27 +17,12 @@ use axum::{
     response::{IntoResponse, Response},
     routing::get,
 };
-use hal9_p2p::{NetworkHandle, PeerInfo, Published};
+use hal9_api::{ErrorBody, PeerInfo, PublishNote, Published, ReceivedNote, Status, routes};
+use hal9_p2p::NetworkHandle;
 use parking_lot::Mutex;
 use prometheus_client::registry::Registry;
-use serde::{Deserialize, Serialize};
 
 use crate::{notes, store::Store};
-
-/// A note received over gossip.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct ReceivedNote {
-    /// Gossip message id (hex).
-    pub id: String,
-    /// Signing peer.
-    pub author: Option<String>,
-    /// Forwarding peer.
-    pub source: String,
-    /// Text.
-    pub text: String,
-    /// Milliseconds since the Unix epoch at reception.
-    pub received_at_ms: u64,
-}
 
 /// Shared state of the API handlers.
 #[derive(Clone)]
@@ -57,36 +45,8 @@ pub struct ApiState {
     pub chain: Option<Arc<crate::chain::ChainLink>>,
 }
 
-/// Body of `GET /v1/status`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Status {
-    /// This node's peer id.
-    pub peer_id: String,
-    /// hal9 version.
-    pub version: String,
-    /// Listen addresses (with /p2p suffix).
-    pub listen_addrs: Vec<String>,
-    /// Connected peers.
-    pub connected_peers: usize,
-    /// Peers remembered in the store.
-    pub known_peers: usize,
-    /// Seconds since start.
-    pub uptime_secs: u64,
-    /// Store schema version.
-    pub store_schema: u32,
-    /// Content store: pins and size.
-    #[serde(default)]
-    pub content: Option<hal9_p2p::ContentStats>,
-}
-
-/// Body of `POST /v1/notes`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct PublishNote {
-    /// Text to gossip.
-    pub text: String,
-}
-
-/// An API error: a status and a message that never leaks internals beyond it.
+/// An API error: a status and a message that never leaks internals beyond
+/// it, sent as [`ErrorBody`].
 #[derive(Debug)]
 pub struct ApiError(StatusCode, String);
 
@@ -99,7 +59,7 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (self.0, Json(serde_json::json!({ "error": self.1 }))).into_response()
+        (self.0, Json(ErrorBody::new(self.1))).into_response()
     }
 }
 
@@ -127,9 +87,9 @@ const MAX_BODY: usize = 2 << 20;
 /// Routes of the control API.
 pub fn router(state: ApiState) -> Router {
     Router::new()
-        .route("/v1/status", get(status))
-        .route("/v1/peers", get(peers))
-        .route("/v1/notes", get(list_notes).post(publish_note))
+        .route(routes::STATUS, get(status))
+        .route(routes::PEERS, get(peers))
+        .route(routes::NOTES, get(list_notes).post(publish_note))
         .merge(crate::api_tasks::router())
         .merge(crate::content_api::routes(
             state.net.content().config().max_object_bytes,
@@ -142,8 +102,8 @@ pub fn router(state: ApiState) -> Router {
 /// Routes of the metrics endpoint.
 pub fn metrics_router(state: ApiState) -> Router {
     Router::new()
-        .route("/metrics", get(metrics))
-        .route("/healthz", get(healthz))
+        .route(routes::METRICS, get(metrics))
+        .route(routes::HEALTHZ, get(healthz))
         .with_state(state)
 }
 
@@ -191,12 +151,14 @@ async fn status(State(s): State<ApiState>) -> Result<Json<Status>, ApiError> {
         known_peers,
         uptime_secs: s.started.elapsed().as_secs(),
         store_schema,
-        content: s.net.content().stats().await.ok(),
+        content: s.net.content().stats().await.ok().map(content_stats),
     }))
 }
 
 async fn peers(State(s): State<ApiState>) -> Result<Json<Vec<PeerInfo>>, ApiError> {
-    Ok(Json(s.net.peers().await?))
+    Ok(Json(
+        s.net.peers().await?.into_iter().map(peer_info).collect(),
+    ))
 }
 
 async fn list_notes(State(s): State<ApiState>) -> Json<Vec<ReceivedNote>> {
@@ -208,7 +170,7 @@ async fn publish_note(
     Json(body): Json<PublishNote>,
 ) -> Result<Json<Published>, ApiError> {
     let data = notes::encode(&body.text);
-    Ok(Json(s.net.publish(notes::TOPIC, data).await?))
+    Ok(Json(published(s.net.publish(notes::TOPIC, data).await?)))
 }
 
 async fn metrics(State(s): State<ApiState>) -> Response {
@@ -235,5 +197,63 @@ async fn healthz(State(s): State<ApiState>) -> Response {
             "network task not responding",
         )
             .into_response(),
+    }
+}
+
+/// A peer of the network layer as the API shows it.
+pub fn peer_info(p: hal9_p2p::PeerInfo) -> PeerInfo {
+    let hal9_p2p::PeerInfo {
+        peer_id,
+        addresses,
+        score,
+        agent,
+        rtt_ms,
+        topics,
+    } = p;
+    PeerInfo {
+        peer_id,
+        addresses,
+        score,
+        agent,
+        rtt_ms,
+        topics,
+    }
+}
+
+/// The outcome of a gossip publish as the API shows it.
+pub fn published(p: hal9_p2p::Published) -> Published {
+    match p {
+        hal9_p2p::Published::Sent(id) => Published::Sent(id),
+        hal9_p2p::Published::Queued => Published::Queued,
+    }
+}
+
+/// Content store figures as the API shows them.
+pub fn content_stats(s: hal9_p2p::ContentStats) -> hal9_api::ContentStats {
+    let hal9_p2p::ContentStats {
+        pins,
+        repo_bytes,
+        blocks,
+        quota_bytes,
+    } = s;
+    hal9_api::ContentStats {
+        pins,
+        repo_bytes,
+        blocks,
+        quota_bytes,
+    }
+}
+
+/// A garbage-collection report as the API shows it.
+pub fn gc_report(r: hal9_p2p::GcReport) -> hal9_api::GcReport {
+    let hal9_p2p::GcReport {
+        expired_pins,
+        removed_blocks,
+        repo_bytes,
+    } = r;
+    hal9_api::GcReport {
+        expired_pins,
+        removed_blocks,
+        repo_bytes,
     }
 }

@@ -10,15 +10,14 @@ use axum::{
     response::{IntoResponse, Response},
     routing::{get, post},
 };
+use hal9_api::{SubmitTask, Submitted, TaskQuery, TaskRecord, VerifyReport, routes};
 use hal9_consensus::{TaskId, keccak256};
-use serde::{Deserialize, Serialize};
 
 use crate::{
     api::{ApiError, ApiState},
     engine::{
-        EngineError, EngineHandle, VerifyReport,
+        EngineError, EngineHandle,
         cid::RawCid,
-        records::TaskRecord,
         spec::{self, TaskMessage, TaskSpec},
     },
 };
@@ -30,49 +29,6 @@ pub const DEFAULT_FUEL: u64 = 1_000_000_000;
 const MAX_SUBMIT_BODY: usize = 2 * spec::MAX_INPUT_BYTES + 64 * 1024;
 /// Longest `wait_ms` a request may ask for.
 const MAX_WAIT: Duration = Duration::from_secs(300);
-
-/// Body of `POST /v1/tasks`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct SubmitTask {
-    /// Program CID.
-    pub program: String,
-    /// Input bytes, hex.
-    pub input_hex: String,
-    /// Replication factor (>= 3).
-    pub replicas: u16,
-    /// Fuel limit per execution.
-    #[serde(default)]
-    pub fuel: Option<u64>,
-    /// Nonce, so identical work can be submitted twice (default: random).
-    #[serde(default)]
-    pub nonce: Option<u64>,
-    /// Chain mode: the fee to escrow, in token base units (decimal string);
-    /// default the market's minimum fee.
-    #[serde(default)]
-    pub fee: Option<String>,
-}
-
-/// Answer of `POST /v1/tasks`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Submitted {
-    /// Task id, hex.
-    pub id: String,
-    /// Chain mode: the `postTask` transaction.
-    #[serde(default)]
-    pub tx: Option<String>,
-    /// Chain mode: the escrowed fee, base units.
-    #[serde(default)]
-    pub fee: Option<String>,
-    /// Chain mode: the committee drawn on chain (operator addresses).
-    #[serde(default)]
-    pub committee: Vec<String>,
-}
-
-#[derive(Debug, Deserialize)]
-struct WaitQuery {
-    #[serde(default)]
-    wait_ms: Option<u64>,
-}
 
 impl From<EngineError> for ApiError {
     fn from(e: EngineError) -> Self {
@@ -92,15 +48,15 @@ impl From<EngineError> for ApiError {
 pub fn router() -> Router<ApiState> {
     Router::new()
         .route(
-            "/v1/tasks",
+            routes::TASKS,
             post(submit)
                 .get(list)
                 .layer(axum::extract::DefaultBodyLimit::max(MAX_SUBMIT_BODY)),
         )
-        .route("/v1/tasks/{id}", get(status))
-        .route("/v1/tasks/{id}/result", get(result))
-        .route("/v1/tasks/{id}/verify", get(verify))
-        .route("/v1/reputation", get(reputation))
+        .route(routes::TASK, get(status))
+        .route(routes::TASK_RESULT, get(result))
+        .route(routes::TASK_VERIFY, get(verify))
+        .route(routes::REPUTATION, get(reputation))
 }
 
 fn engine(s: &ApiState) -> Result<&EngineHandle, ApiError> {
@@ -293,7 +249,7 @@ async fn list(State(s): State<ApiState>) -> Result<Json<Vec<TaskRecord>>, ApiErr
 async fn status(
     State(s): State<ApiState>,
     Path(id): Path<String>,
-    Query(q): Query<WaitQuery>,
+    Query(q): Query<TaskQuery>,
 ) -> Result<Json<TaskRecord>, ApiError> {
     let id = parse_id(&id)?;
     let e = engine(&s)?;
@@ -323,6 +279,8 @@ async fn verify(
     Ok(Json(engine(&s)?.verify(id).await?))
 }
 
-async fn reputation(State(s): State<ApiState>) -> Result<Json<Vec<(String, u32)>>, ApiError> {
+async fn reputation(
+    State(s): State<ApiState>,
+) -> Result<Json<Vec<hal9_api::ReputationEntry>>, ApiError> {
     Ok(Json(engine(&s)?.reputation().await?))
 }

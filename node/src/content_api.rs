@@ -1,5 +1,4 @@
-//! Control API routes of the content layer (IPFS objects, programs, pins)
-//! and the matching client calls.
+//! Control API routes of the content layer (IPFS objects, programs, pins).
 //!
 //! - `POST /v1/content?pin=true|false` (raw body) adds an object.
 //! - `GET /v1/content/{cid}?timeout_ms=N` fetches and verifies an object.
@@ -18,15 +17,11 @@ use axum::{
     response::{IntoResponse, Response},
     routing::{get, post},
 };
-use eyre::{Context, bail};
-use hal9_p2p::{ContentError, ContentStats, GcReport, Retention, content::parse_cid};
-use serde::{Deserialize, Serialize};
+use hal9_api::{AddQuery, Added, ContentListing, FetchQuery, GcReport, PinEntry, routes};
+use hal9_p2p::{ContentError, Retention, content::parse_cid};
 use sha2::{Digest, Sha256};
 
-use crate::{
-    api::{ApiError, ApiState},
-    client::ApiClient,
-};
+use crate::api::{ApiError, ApiState, content_stats, gc_report};
 
 /// Default wait of a fetch through the API.
 pub const DEFAULT_FETCH_TIMEOUT: Duration = Duration::from_secs(60);
@@ -36,49 +31,6 @@ const MAX_FETCH_TIMEOUT: Duration = Duration::from_secs(600);
 pub const MAX_PROGRAM_BYTES: usize = 64 << 20;
 /// The WASM binary magic and version 1.
 const WASM_HEADER: [u8; 8] = [0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00];
-
-/// Answer to an add.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-pub struct Added {
-    /// CIDv1 of the object.
-    pub cid: String,
-    /// Object size in bytes.
-    pub bytes: u64,
-    /// Whether the node pinned it.
-    pub pinned: bool,
-    /// SHA-256 of the bytes (hex): the plugin cache key for programs.
-    pub sha256: String,
-}
-
-/// One pin.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-pub struct PinEntry {
-    /// Pinned root.
-    pub cid: String,
-    /// Unix seconds when the pin lapses, if it does.
-    pub expires_at: Option<u64>,
-}
-
-/// Body of `GET /v1/content`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct ContentListing {
-    /// Store figures.
-    pub stats: ContentStats,
-    /// Pins.
-    pub pins: Vec<PinEntry>,
-}
-
-#[derive(Debug, Deserialize)]
-struct AddQuery {
-    #[serde(default)]
-    pin: Option<bool>,
-}
-
-#[derive(Debug, Deserialize)]
-struct GetQuery {
-    #[serde(default)]
-    timeout_ms: Option<u64>,
-}
 
 impl From<ContentError> for ApiError {
     fn from(e: ContentError) -> Self {
@@ -99,11 +51,11 @@ impl From<ContentError> for ApiError {
 pub fn routes(max_object_bytes: u64) -> Router<ApiState> {
     let limit = usize::try_from(max_object_bytes).unwrap_or(usize::MAX);
     Router::new()
-        .route("/v1/content", get(list).post(add))
-        .route("/v1/content/gc", post(gc))
-        .route("/v1/content/{cid}", get(fetch))
-        .route("/v1/content/{cid}/pin", post(pin).delete(unpin))
-        .route("/v1/programs", post(publish_program))
+        .route(routes::CONTENT, get(list).post(add))
+        .route(routes::CONTENT_GC, post(gc))
+        .route(routes::CONTENT_OBJECT, get(fetch))
+        .route(routes::CONTENT_PIN, post(pin).delete(unpin))
+        .route(routes::PROGRAMS, post(publish_program))
         .layer(DefaultBodyLimit::max(limit.max(MAX_PROGRAM_BYTES)))
 }
 
@@ -164,7 +116,7 @@ async fn publish_program(State(s): State<ApiState>, body: Bytes) -> Result<Json<
 async fn fetch(
     State(s): State<ApiState>,
     Path(cid): Path<String>,
-    Query(q): Query<GetQuery>,
+    Query(q): Query<FetchQuery>,
 ) -> Result<Response, ApiError> {
     let cid = parse_cid(&cid)?;
     let timeout = q
@@ -178,7 +130,7 @@ async fn fetch(
 
 async fn list(State(s): State<ApiState>) -> Result<Json<ContentListing>, ApiError> {
     let content = s.net.content();
-    let stats = content.stats().await?;
+    let stats = content_stats(content.stats().await?);
     let pins = content
         .pins()
         .await?
@@ -194,7 +146,7 @@ async fn list(State(s): State<ApiState>) -> Result<Json<ContentListing>, ApiErro
 async fn pin(
     State(s): State<ApiState>,
     Path(cid): Path<String>,
-    Query(q): Query<GetQuery>,
+    Query(q): Query<FetchQuery>,
 ) -> Result<Json<PinEntry>, ApiError> {
     let cid = parse_cid(&cid)?;
     let timeout = q
@@ -222,83 +174,5 @@ async fn unpin(
 }
 
 async fn gc(State(s): State<ApiState>) -> Result<Json<GcReport>, ApiError> {
-    Ok(Json(s.net.content().gc().await?))
-}
-
-impl ApiClient {
-    /// `POST /v1/content`: adds `data`, pinned or not.
-    pub async fn add_content(&self, data: Vec<u8>, pin: bool) -> eyre::Result<Added> {
-        let path = format!("/v1/content?pin={pin}");
-        let resp = self
-            .request(reqwest::Method::POST, &path)
-            .header(header::CONTENT_TYPE.as_str(), "application/octet-stream")
-            .body(data)
-            .send()
-            .await
-            .wrap_err_with(|| format!("cannot reach the node at {}", self.base_url()))?;
-        self.decode_json(resp).await
-    }
-
-    /// `POST /v1/programs`: publishes a WASM module (pinned).
-    pub async fn publish_program(&self, wasm: Vec<u8>) -> eyre::Result<Added> {
-        let resp = self
-            .request(reqwest::Method::POST, "/v1/programs")
-            .header(header::CONTENT_TYPE.as_str(), "application/wasm")
-            .body(wasm)
-            .send()
-            .await
-            .wrap_err_with(|| format!("cannot reach the node at {}", self.base_url()))?;
-        self.decode_json(resp).await
-    }
-
-    /// `GET /v1/content/{cid}`: the verified bytes of an object.
-    pub async fn get_content(&self, cid: &str, timeout: Duration) -> eyre::Result<Vec<u8>> {
-        let path = format!("/v1/content/{cid}?timeout_ms={}", timeout.as_millis());
-        let resp = self
-            .request(reqwest::Method::GET, &path)
-            .timeout(timeout + Duration::from_secs(10))
-            .send()
-            .await
-            .wrap_err_with(|| format!("cannot reach the node at {}", self.base_url()))?;
-        let status = resp.status();
-        let body = resp.bytes().await.wrap_err("reading the API response")?;
-        if !status.is_success() {
-            let msg = serde_json::from_slice::<serde_json::Value>(&body)
-                .ok()
-                .and_then(|v| v.get("error").and_then(|e| e.as_str()).map(String::from))
-                .unwrap_or_else(|| String::from_utf8_lossy(&body).into_owned());
-            bail!("the node answered {status}: {msg}");
-        }
-        Ok(body.to_vec())
-    }
-
-    /// `GET /v1/content`: pins and store figures.
-    pub async fn content_listing(&self) -> eyre::Result<ContentListing> {
-        let resp = self
-            .request(reqwest::Method::GET, "/v1/content")
-            .send()
-            .await
-            .wrap_err_with(|| format!("cannot reach the node at {}", self.base_url()))?;
-        self.decode_json(resp).await
-    }
-
-    /// `POST /v1/content/gc`.
-    pub async fn content_gc(&self) -> eyre::Result<GcReport> {
-        let resp = self
-            .request(reqwest::Method::POST, "/v1/content/gc")
-            .send()
-            .await
-            .wrap_err_with(|| format!("cannot reach the node at {}", self.base_url()))?;
-        self.decode_json(resp).await
-    }
-
-    /// `DELETE /v1/content/{cid}/pin`.
-    pub async fn unpin_content(&self, cid: &str) -> eyre::Result<PinEntry> {
-        let resp = self
-            .request(reqwest::Method::DELETE, &format!("/v1/content/{cid}/pin"))
-            .send()
-            .await
-            .wrap_err_with(|| format!("cannot reach the node at {}", self.base_url()))?;
-        self.decode_json(resp).await
-    }
+    Ok(Json(gc_report(s.net.content().gc().await?)))
 }

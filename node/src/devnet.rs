@@ -10,7 +10,9 @@ use std::{
 use eyre::{Context, bail, eyre};
 use tokio::process::{Child, Command};
 
-use crate::{client::ApiClient, config::NodeConfig, home::Home};
+use hal9_api::ApiClient;
+
+use crate::{config::NodeConfig, home::Home};
 
 /// One node process and its home.
 #[derive(Debug)]
@@ -137,7 +139,7 @@ impl NodeProc {
                     self.log_tail(20)
                 );
             }
-            if let Ok(client) = ApiClient::from_home(&self.home)
+            if let Ok(client) = self.home.api_client()
                 && let Ok(status) = client.status().await
                 && !status.listen_addrs.is_empty()
             {
@@ -163,7 +165,7 @@ impl NodeProc {
 
     /// API client (the node must be running).
     pub fn client(&self) -> eyre::Result<ApiClient> {
-        ApiClient::from_home(&self.home)
+        self.home.api_client()
     }
 
     /// Is the process alive?

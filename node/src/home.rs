@@ -100,6 +100,22 @@ impl Home {
         Ok(t)
     }
 
+    /// A control API client for the node running in this home (reads
+    /// [`API_FILE`], which the node writes while it runs, and the token).
+    pub fn api_client(&self) -> eyre::Result<hal9_api::ApiClient> {
+        self.ensure_initialized()?;
+        let path = self.path(API_FILE);
+        let bytes = fs::read(&path).map_err(|_| {
+            eyre!(
+                "no node is running with home {} (no {API_FILE}); start one with `hal9 node run`",
+                self.root.display()
+            )
+        })?;
+        let info: hal9_api::ApiInfo = serde_json::from_slice(&bytes)
+            .wrap_err_with(|| format!("{} is corrupt", path.display()))?;
+        Ok(hal9_api::ApiClient::from_info(&info, self.load_token()?))
+    }
+
     /// Creates a random API token file (0600) if there is none.
     pub fn ensure_token(&self) -> eyre::Result<String> {
         if self.path(TOKEN_FILE).exists() {
@@ -126,4 +142,36 @@ pub fn write_private(path: &Path, bytes: &[u8]) -> eyre::Result<()> {
         .wrap_err_with(|| format!("cannot write {}", path.display()))?;
     fs::set_permissions(path, fs::Permissions::from_mode(0o600))?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn api_client_says_what_is_missing_or_corrupt() {
+        let dir = tempfile::tempdir().unwrap();
+        let home = Home::new(dir.path());
+        let err = |h: &Home| format!("{:#}", h.api_client().unwrap_err());
+        assert!(err(&home).contains("not an initialized hal9 home"));
+        home.create_key().unwrap();
+        assert!(err(&home).contains("no node is running"));
+        fs::write(home.path(API_FILE), b"{\"url\": 5}").unwrap();
+        assert!(err(&home).contains("is corrupt"));
+        let info = hal9_api::ApiInfo {
+            url: "http://127.0.0.1:4691".into(),
+            metrics_url: "http://127.0.0.1:4692".into(),
+            peer_id: "p".into(),
+            pid: 1,
+        };
+        fs::write(home.path(API_FILE), serde_json::to_vec(&info).unwrap()).unwrap();
+        // No token yet, then a token too short to be one.
+        assert!(err(&home).contains("cannot read the API token"));
+        write_private(&home.path(TOKEN_FILE), b"short").unwrap();
+        assert!(err(&home).contains("too short"));
+        fs::remove_file(home.path(TOKEN_FILE)).unwrap();
+        home.ensure_token().unwrap();
+        let client = home.api_client().unwrap();
+        assert_eq!(client.base_url(), "http://127.0.0.1:4691");
+    }
 }

@@ -2,7 +2,7 @@
 //!
 //! The `hal9` binary (`main.rs`) is a thin clap front-end over this library;
 //! the devnet and the end-to-end tests drive real node processes through
-//! [`devnet`] and [`client`].
+//! [`devnet`] and the `hal9-api` client ([`home::Home::api_client`]).
 
 pub mod api;
 pub mod api_tasks;
@@ -10,7 +10,6 @@ pub mod bench;
 pub mod chain;
 pub mod chain_client;
 pub mod cli;
-pub mod client;
 pub mod config;
 pub mod content_api;
 pub mod devchain;

@@ -7,15 +7,15 @@ use std::{
 };
 
 use eyre::{Context, eyre};
+use hal9_api::{ApiInfo, ReceivedNote};
 use hal9_p2p::{Network, NetworkEvent, NetworkHandle};
 use parking_lot::Mutex;
 use prometheus_client::registry::Registry;
-use serde::{Deserialize, Serialize};
 use tokio::{net::TcpListener, sync::mpsc, task::JoinSet};
 use tracing::{info, warn};
 
 use crate::{
-    api::{self, ApiState, ReceivedNote},
+    api::{self, ApiState},
     config::NodeConfig,
     engine::{self, Engine, Inbound},
     home::{API_FILE, Home, STORE_FILE},
@@ -27,19 +27,6 @@ use crate::{
 const NOTES_KEPT: usize = 1000;
 /// How many remembered peers are dialed at start-up.
 const REDIAL_PEERS: usize = 16;
-
-/// Written to `api.json` in the home while the node runs.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct ApiInfo {
-    /// Base URL of the control API.
-    pub url: String,
-    /// Base URL of the metrics endpoint.
-    pub metrics_url: String,
-    /// Peer id of the node.
-    pub peer_id: String,
-    /// Process id.
-    pub pid: u32,
-}
 
 /// Milliseconds since the Unix epoch.
 pub fn now_ms() -> u64 {

@@ -8,8 +8,10 @@ use hal9_consensus::{Genesis, GenesisValidator, TaskId};
 use hal9_p2p::{Keypair, Network, NetworkConfig, NetworkHandle, Retention};
 use prometheus_client::registry::Registry;
 
+use hal9_api::SubmitTask;
+
 use crate::{
-    api_tasks::{SubmitTask, build_task},
+    api_tasks::build_task,
     engine::{self, Engine, EngineConfig, EngineHandle},
     store::Store,
 };

@@ -18,17 +18,13 @@ use alloy::{
     rpc::types::Filter,
     sol_types::SolEvent,
 };
+use hal9_api::{ApiClient, SubmitTask, TaskRecord, TaskStatus};
 use hal9_market::{
     bindings::ComputationMarket,
     economics::{FeeRates, fee_split},
     governance::Support,
 };
-use hal9_node::{
-    api_tasks::SubmitTask,
-    client::ApiClient,
-    devchain::{DevChain, tokens},
-    engine::records::{TaskRecord, TaskStatus},
-};
+use hal9_node::devchain::{DevChain, tokens};
 use tokio::{net::TcpListener, task::JoinSet};
 
 use crate::harness::{Cluster, bin};

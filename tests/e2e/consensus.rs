@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use hal9_node::{api_tasks::SubmitTask, client::ApiClient, engine::records::TaskStatus};
+use hal9_api::{ApiClient, SubmitTask, TaskStatus};
 
 #[cfg(feature = "fault-injection")]
 use crate::harness::{Cluster, bin};

@@ -7,7 +7,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use hal9_node::client::ApiClient;
+use hal9_api::ApiClient;
 use rand::RngCore;
 
 use crate::harness::{NodeProc, bin, eventually, hal9};

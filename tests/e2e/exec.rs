@@ -5,15 +5,11 @@
 
 use std::time::Duration;
 
+use hal9_api::{ApiClient, SubmitTask, TaskRecord, TaskStatus};
 use hal9_consensus::keccak256;
-use hal9_node::{
-    api_tasks::SubmitTask,
-    client::ApiClient,
-    engine::{
-        failure::{Failure, FailureKind},
-        records::{TaskRecord, TaskStatus},
-        spec::{MAX_FUEL, MAX_INLINE_INPUT},
-    },
+use hal9_node::engine::{
+    failure::{Failure, FailureKind},
+    spec::{MAX_FUEL, MAX_INLINE_INPUT},
 };
 
 use crate::{

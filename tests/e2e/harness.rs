@@ -46,7 +46,7 @@ where
 
 /// Reads one counter/gauge sample from a node's `/metrics`.
 pub(crate) async fn metric(node: &NodeProc, name: &str, labels: &str) -> f64 {
-    let info: hal9_node::runtime::ApiInfo = serde_json::from_slice(
+    let info: hal9_api::ApiInfo = serde_json::from_slice(
         &std::fs::read(node.home().path(hal9_node::home::API_FILE)).expect("api.json"),
     )
     .expect("api.json parses");

@@ -5,11 +5,11 @@ use eyre::{Context, bail};
 
 use alloy::primitives::{Address, U256};
 
+use hal9_api::{SubmitTask, TaskStatus};
+
 use crate::{
-    api_tasks::SubmitTask,
     devchain::{DevChain, tokens},
     devnet::Cluster,
-    engine::records::TaskStatus,
 };
 
 /// `hal9 devnet`.

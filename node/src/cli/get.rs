@@ -6,7 +6,6 @@ use clap::Args;
 use eyre::Context;
 
 use super::HomeArgs;
-use crate::client::ApiClient;
 
 /// `hal9 get`.
 #[derive(Debug, Args)]
@@ -27,7 +26,7 @@ impl GetArgs {
     pub(crate) async fn run(self) -> eyre::Result<()> {
         // Reject a malformed CID before asking the node.
         let cid = hal9_p2p::content::parse_cid(&self.cid)?;
-        let client = ApiClient::from_home(&self.home.home())?;
+        let client = self.home.home().api_client()?;
         let data = client
             .get_content(
                 &cid.to_string(),

@@ -1,7 +1,6 @@
 use clap::{Args, Subcommand};
 
 use super::HomeArgs;
-use crate::client::ApiClient;
 
 /// `hal9 notes ...`.
 #[derive(Debug, Subcommand)]
@@ -30,12 +29,10 @@ impl NotesCommand {
     pub(crate) async fn run(self) -> eyre::Result<()> {
         match self {
             NotesCommand::Publish { home, text } => {
-                let r = ApiClient::from_home(&home.home())?
-                    .publish_note(&text)
-                    .await?;
+                let r = home.home().api_client()?.publish_note(&text).await?;
                 match r {
-                    hal9_p2p::Published::Sent(id) => println!("published {id}"),
-                    hal9_p2p::Published::Queued => {
+                    hal9_api::Published::Sent(id) => println!("published {id}"),
+                    hal9_api::Published::Queued => {
                         println!(
                             "queued: no peer has subscribed yet; it will be sent when one does"
                         )
@@ -43,7 +40,7 @@ impl NotesCommand {
                 }
             }
             NotesCommand::List(a) => {
-                let notes = ApiClient::from_home(&a.home.home())?.notes().await?;
+                let notes = a.home.home().api_client()?.notes().await?;
                 if a.json {
                     println!("{}", serde_json::to_string_pretty(&notes)?);
                 } else {

@@ -1,7 +1,6 @@
 use clap::Args;
 
 use super::HomeArgs;
-use crate::client::ApiClient;
 
 /// `hal9 peers`.
 #[derive(Debug, Args)]
@@ -15,7 +14,7 @@ pub(crate) struct PeersArgs {
 
 impl PeersArgs {
     pub(crate) async fn run(self) -> eyre::Result<()> {
-        let peers = ApiClient::from_home(&self.home.home())?.peers().await?;
+        let peers = self.home.home().api_client()?.peers().await?;
         if self.json {
             println!("{}", serde_json::to_string_pretty(&peers)?);
             return Ok(());

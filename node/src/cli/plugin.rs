@@ -14,7 +14,7 @@ use hal9_plugins::{
 };
 
 use super::HomeArgs;
-use crate::{client::ApiClient, content_api::MAX_PROGRAM_BYTES};
+use crate::content_api::MAX_PROGRAM_BYTES;
 
 /// `hal9 plugin ...`.
 #[derive(Debug, Subcommand)]
@@ -94,7 +94,7 @@ impl PublishArgs {
             append_custom_section(&mut wasm, MANIFEST_SECTION, &json);
             inspect(&engine, &wasm, None)?;
         }
-        let client = ApiClient::from_home(&self.home.home())?;
+        let client = self.home.home().api_client()?;
         let added = client.publish_program(wasm).await?;
         if self.json {
             println!("{}", serde_json::to_string_pretty(&added)?);

@@ -1,7 +1,6 @@
 use clap::Args;
 
 use super::HomeArgs;
-use crate::client::ApiClient;
 
 /// `hal9 status`.
 #[derive(Debug, Args)]
@@ -15,7 +14,7 @@ pub(crate) struct StatusArgs {
 
 impl StatusArgs {
     pub(crate) async fn run(self) -> eyre::Result<()> {
-        let s = ApiClient::from_home(&self.home.home())?.status().await?;
+        let s = self.home.home().api_client()?.status().await?;
         if self.json {
             println!("{}", serde_json::to_string_pretty(&s)?);
             return Ok(());

@@ -4,7 +4,7 @@ use clap::{Args, Subcommand};
 use eyre::{Context, bail};
 
 use super::HomeArgs;
-use crate::{api_tasks::SubmitTask, client::ApiClient, engine::records::TaskRecord};
+use hal9_api::{SubmitTask, TaskRecord};
 
 /// `hal9 task ...`.
 #[derive(Debug, Subcommand)]
@@ -151,7 +151,7 @@ impl TaskCommand {
     pub(crate) async fn run(self) -> eyre::Result<()> {
         match self {
             TaskCommand::Submit(a) => {
-                let client = ApiClient::from_home(&a.home.home())?;
+                let client = a.home.home().api_client()?;
                 let program = if std::path::Path::new(&a.program).is_file() {
                     let wasm = std::fs::read(&a.program)?;
                     client.publish_program(wasm).await?.cid
@@ -205,9 +205,7 @@ impl TaskCommand {
                 }
             }
             TaskCommand::Status(a) => {
-                let rec = ApiClient::from_home(&a.home.home())?
-                    .task(&a.id, None)
-                    .await?;
+                let rec = a.home.home().api_client()?.task(&a.id, None).await?;
                 if a.json {
                     println!("{}", serde_json::to_string_pretty(&rec)?);
                 } else {
@@ -215,9 +213,7 @@ impl TaskCommand {
                 }
             }
             TaskCommand::Result(a) => {
-                let bytes = ApiClient::from_home(&a.home.home())?
-                    .task_result(&a.id)
-                    .await?;
+                let bytes = a.home.home().api_client()?.task_result(&a.id).await?;
                 match a.output {
                     Some(p) => std::fs::write(&p, &bytes)
                         .wrap_err_with(|| format!("cannot write {}", p.display()))?,
@@ -228,7 +224,7 @@ impl TaskCommand {
                 }
             }
             TaskCommand::List(a) => {
-                let all = ApiClient::from_home(&a.home.home())?.tasks().await?;
+                let all = a.home.home().api_client()?.tasks().await?;
                 if a.json {
                     println!("{}", serde_json::to_string_pretty(&all)?);
                 } else {
@@ -244,9 +240,7 @@ impl TaskCommand {
                 }
             }
             TaskCommand::Verify(a) => {
-                let rep = ApiClient::from_home(&a.home.home())?
-                    .verify_task(&a.id)
-                    .await?;
+                let rep = a.home.home().api_client()?.verify_task(&a.id).await?;
                 if a.json {
                     println!("{}", serde_json::to_string_pretty(&rep)?);
                 } else {

@@ -150,24 +150,8 @@ enum Command {
     },
 }
 
-/// What `task verify` reports.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct VerifyReport {
-    /// Task id.
-    pub task: String,
-    /// Round of the certificate.
-    pub round: String,
-    /// Verified result hash.
-    pub result: String,
-    /// Output CID.
-    pub output_cid: String,
-    /// Members whose signatures were checked.
-    pub signers: Vec<String>,
-    /// Quorum required.
-    pub quorum: usize,
-    /// Whether the output bytes, if this node has them, hash to the result.
-    pub output_matches: Option<bool>,
-}
+/// What `task verify` reports (a control API type).
+pub use hal9_api::VerifyReport;
 
 /// A cloneable handle to the engine.
 #[derive(Clone)]
