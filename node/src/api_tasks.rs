@@ -159,7 +159,9 @@ fn build_task_with(
         nonce: U256::from(nonce),
         deadline,
     };
-    let inline = if input_cid.is_some() {
+    // A small input named by CID (chain mode) travels inline too: members
+    // that get the gossip skip the fetch, the others fetch by CID.
+    let inline = if input.len() > spec::MAX_INLINE_INPUT {
         Vec::new()
     } else {
         input.to_vec()

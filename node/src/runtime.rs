@@ -128,6 +128,11 @@ pub async fn run(home: Home, cfg: NodeConfig) -> eyre::Result<()> {
             crate::chain::watch::run(l2, cursor, chain_tx, watch_metrics).await;
             "chain watcher"
         });
+        let l4 = link.clone();
+        tasks.spawn(async move {
+            crate::chain::members::run(l4).await;
+            "registry members"
+        });
         let in2 = inbound.clone();
         tasks.spawn(async move {
             while let Some(c) = chain_rx.recv().await {

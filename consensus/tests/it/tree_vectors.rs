@@ -5,7 +5,15 @@
 use hal9_consensus::keccak256;
 use hal9_consensus::sortition::SumTree;
 
-const PATH: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/vectors/tree.json");
+/// The vectors file of this checkout: cargo sets `CARGO_MANIFEST_DIR` when
+/// it runs the test, and a test binary reused from a target directory shared
+/// with another checkout would otherwise read that checkout's file.
+fn path() -> std::path::PathBuf {
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into())
+        .join("vectors/tree.json")
+}
 
 fn seed(i: u64) -> [u8; 32] {
     keccak256(&[b"hal9/tree-vectors", &i.to_be_bytes()])
@@ -54,9 +62,9 @@ fn render() -> String {
 fn committed_tree_vectors_match_the_implementation() {
     let want = render();
     if std::env::var_os("HAL9_WRITE_VECTORS").is_some() {
-        std::fs::write(PATH, &want).unwrap();
+        std::fs::write(path(), &want).unwrap();
     }
-    let text = std::fs::read_to_string(PATH).expect("vectors/tree.json is committed");
+    let text = std::fs::read_to_string(path()).expect("vectors/tree.json is committed");
     assert_eq!(
         text, want,
         "vectors/tree.json differs from the implementation; regenerate and review"

@@ -6,7 +6,13 @@ use hal9_consensus::committee::draw;
 use hal9_consensus::keccak256;
 use serde_json::{Value, json};
 
-const PATH: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/vectors/committee.json");
+/// The vectors file of this checkout (see `tree_vectors::path`).
+fn path() -> std::path::PathBuf {
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into())
+        .join("vectors/committee.json")
+}
 
 fn seed(i: u64) -> [u8; 32] {
     keccak256(&[b"hal9/committee-vectors", &i.to_be_bytes()])
@@ -108,9 +114,9 @@ fn render() -> String {
 fn committed_vectors_match_the_implementation() {
     let computed = compute();
     if std::env::var_os("HAL9_WRITE_VECTORS").is_some() {
-        std::fs::write(PATH, render()).unwrap();
+        std::fs::write(path(), render()).unwrap();
     }
-    let text = std::fs::read_to_string(PATH).expect("vectors/committee.json is committed");
+    let text = std::fs::read_to_string(path()).expect("vectors/committee.json is committed");
     let file: Value = serde_json::from_str(&text).unwrap();
     assert_eq!(
         file, computed,
@@ -121,7 +127,7 @@ fn committed_vectors_match_the_implementation() {
 #[test]
 fn vectors_file_is_self_consistent() {
     // Recompute from the file's own fields, as the Solidity side does.
-    let text = std::fs::read_to_string(PATH).unwrap();
+    let text = std::fs::read_to_string(path()).unwrap();
     let file: Value = serde_json::from_str(&text).unwrap();
     let vs = file["vectors"].as_array().unwrap();
     assert!(vs.len() >= 12);

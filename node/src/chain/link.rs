@@ -32,6 +32,8 @@ pub struct ChainLink {
     /// Held while sending a transaction, so the node's own transactions
     /// never race for a nonce.
     pub send_lock: tokio::sync::Mutex<()>,
+    /// The registry's neurons, for the gossip validators.
+    pub members: Arc<super::members::RegistrySet>,
     provider: DynProvider,
     peers: Mutex<HashMap<Address, Option<PeerId>>>,
 }
@@ -71,6 +73,7 @@ impl ChainLink {
             deployment,
             cfg: cfg.clone(),
             send_lock: tokio::sync::Mutex::new(()),
+            members: Arc::new(super::members::RegistrySet::new()),
             provider,
             peers: Mutex::new(HashMap::new()),
         }))

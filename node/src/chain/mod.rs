@@ -4,12 +4,15 @@
 //! - [`link`]: the market client with the operator key, and the registry's
 //!   operator -> PeerId map.
 //! - [`attest`]: the attestations members gossip when they reveal.
+//! - [`members`]: the registry's neurons, which the gossip validators
+//!   check signers against in chain mode.
 //! - [`outbox`]: owed transactions, stored first, carried out by one worker.
 //! - [`watch`]: runs `hal9_market::Watcher` (confirmations, reorgs) and
 //!   emits [`ChainInput`]s on its own channel; it never imports the engine.
 
 pub mod attest;
 pub mod link;
+pub mod members;
 pub mod outbox;
 pub mod watch;
 

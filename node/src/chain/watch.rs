@@ -226,6 +226,11 @@ async fn registry_changes(
                         metrics.registry_events.inc();
                         debug!(target: TARGET, operator = %op, "registry changed an operator; PeerId cache dropped");
                         link.forget_peer(&op);
+                        // The gossip validators' view; a failure here is
+                        // caught up by the periodic full reload.
+                        if let Err(e) = super::members::refresh(link, op).await {
+                            warn!(target: TARGET, operator = %op, error = %e, "cannot refresh a registry member; the next full reload will");
+                        }
                     }
                 }
                 start = end + 1;

@@ -309,8 +309,9 @@ pub enum Inbound {
     /// A verdict certificate whose signatures were checked (the task state
     /// checks its committee).
     Certificate(Box<hal9_consensus::VerifiedCertificate>),
-    /// An EIP-712 attestation of a member (chain mode).
-    Attestation(crate::chain::Attestation),
+    /// An EIP-712 attestation of a member (chain mode), with the operator
+    /// its signature recovers to.
+    Attestation(crate::chain::Attestation, alloy::primitives::Address),
     /// A chain event (chain mode).
     Chain(crate::chain::ChainInput),
 }
@@ -319,16 +320,33 @@ pub enum Inbound {
 /// and verified once, here, before gossipsub delivers or forwards it; an
 /// accepted message goes straight to the engine as its verified value, so
 /// nothing is decoded or signature-checked a second time. A bad signature,
-/// or a signer outside the validator set, is a `Reject`: gossipsub does not
-/// forward the message and lowers the sender's score.
+/// or a signer outside the genesis validator set, is a `Reject`: gossipsub
+/// does not forward the message and lowers the sender's score.
 #[derive(Clone)]
 pub struct GossipValidators {
-    /// The validator set vote and certificate signers must belong to
-    /// (standalone mode). `None` in chain mode, where membership is the
-    /// chain's committee, checked by the task state.
-    members: Option<Arc<ValidatorSet>>,
+    members: Membership,
     inbound: mpsc::Sender<Inbound>,
     metrics: GossipMetrics,
+}
+
+/// Who may sign what the engine's topics carry (the task state then checks
+/// the committee of each task).
+#[derive(Clone)]
+pub enum Membership {
+    /// Standalone: the genesis validator set. An outsider is rejected.
+    Genesis(Arc<ValidatorSet>),
+    /// Chain mode: the neurons the registry lists. An outsider is ignored
+    /// (not forwarded, not delivered, no penalty: it may have registered
+    /// moments ago, before this node read the event). Until the registry
+    /// has been read once, signers are let through.
+    Registry {
+        /// The registry's neurons.
+        set: Arc<crate::chain::members::RegistrySet>,
+        /// EIP-712 domain of attestations: chain id.
+        chain_id: u64,
+        /// EIP-712 domain of attestations: the market contract.
+        market: alloy::primitives::Address,
+    },
 }
 
 /// Counters of the engine's gossip validators, by topic and outcome.
@@ -356,9 +374,9 @@ impl GossipMetrics {
 
 impl GossipValidators {
     /// Validators that hand accepted messages to `inbound`.
-    pub fn new(members: Option<ValidatorSet>, inbound: mpsc::Sender<Inbound>) -> Self {
+    pub fn new(members: Membership, inbound: mpsc::Sender<Inbound>) -> Self {
         Self {
-            members: members.map(Arc::new),
+            members,
             inbound,
             metrics: GossipMetrics::default(),
         }
@@ -388,8 +406,21 @@ impl GossipValidators {
         }
     }
 
-    fn is_member(&self, peer: &PeerId) -> bool {
-        self.members.as_ref().is_none_or(|m| m.contains(peer))
+    /// `Err` with the verdict on a message signed by `peer` when it may not sign.
+    fn admit(&self, peer: &PeerId, what: &str) -> Result<(), Validation> {
+        use crate::chain::members::Standing;
+        match &self.members {
+            Membership::Genesis(set) if set.contains(peer) => Ok(()),
+            Membership::Genesis(_) => Err(Validation::Reject(format!(
+                "{what} signed by {peer}, which is not in the validator set"
+            ))),
+            Membership::Registry { set, .. } => match set.peer(peer) {
+                Standing::Registered | Standing::NotLoaded => Ok(()),
+                Standing::Unknown => Err(Validation::Ignore(format!(
+                    "{what} signed by {peer}, which the registry does not list"
+                ))),
+            },
+        }
     }
 
     fn check_task(&self, data: &[u8]) -> Validation {
@@ -404,11 +435,10 @@ impl GossipValidators {
 
     fn check_votes(&self, data: &[u8]) -> Validation {
         match decode_votes(data) {
-            Ok(b) if !self.is_member(&b.signer()) => Validation::Reject(format!(
-                "vote batch signed by {}, which is not in the validator set",
-                b.signer()
-            )),
-            Ok(b) => self.deliver(Inbound::Votes(b)),
+            Ok(b) => match self.admit(&b.signer(), "vote batch") {
+                Ok(()) => self.deliver(Inbound::Votes(b)),
+                Err(v) => v,
+            },
             Err((true, e)) => Validation::Ignore(e),
             Err((false, e)) => Validation::Reject(e),
         }
@@ -424,17 +454,39 @@ impl GossipValidators {
             Ok(v) => v,
             Err(e) => return Validation::Reject(format!("certificate does not verify: {e}")),
         };
-        if let Some(p) = verified.signers().find(|p| !self.is_member(p)) {
-            return Validation::Reject(format!(
-                "certificate signed by {p}, which is not in the validator set"
-            ));
+        for p in verified.signers() {
+            if let Err(v) = self.admit(p, "certificate") {
+                return v;
+            }
         }
         self.deliver(Inbound::Certificate(Box::new(verified)))
     }
 
     fn check_attestation(&self, data: &[u8]) -> Validation {
+        use crate::chain::members::Standing;
+        let Membership::Registry {
+            set,
+            chain_id,
+            market,
+        } = &self.members
+        else {
+            return Validation::Ignore("attestations are a chain-mode message".into());
+        };
         match crate::chain::Attestation::decode(data) {
-            Ok(a) => self.deliver(Inbound::Attestation(a)),
+            Ok(a) => {
+                let signer = match a.signer(*chain_id, *market) {
+                    Ok(s) => s,
+                    Err(e) => {
+                        return Validation::Reject(format!("attestation does not verify: {e}"));
+                    }
+                };
+                if set.operator(&signer) == Standing::Unknown {
+                    return Validation::Ignore(format!(
+                        "attestation signed by {signer}, which the registry does not list"
+                    ));
+                }
+                self.deliver(Inbound::Attestation(a, signer))
+            }
             Err(crate::chain::attest::AttestError::Unsupported(v)) => {
                 Validation::Ignore(format!("attestation version {v}"))
             }
@@ -917,7 +969,14 @@ impl Engine {
     /// messages to `inbound` (the sender [`Engine::new`] returned). Signers
     /// must belong to the validator set in standalone mode.
     pub fn gossip_validators(&self, inbound: &mpsc::Sender<Inbound>) -> GossipValidators {
-        let members = (!self.chain_mode()).then(|| self.validators.clone());
+        let members = match self.chain.as_ref() {
+            Some(c) => Membership::Registry {
+                set: c.link.members.clone(),
+                chain_id: c.link.deployment.chain_id,
+                market: c.link.deployment.market,
+            },
+            None => Membership::Genesis(Arc::new(self.validators.clone())),
+        };
         GossipValidators::new(members, inbound.clone())
     }
 
@@ -1181,7 +1240,7 @@ impl Engine {
                     self.on_task(t).await;
                 }
             }
-            Inbound::Attestation(a) => self.on_attestation(a).await,
+            Inbound::Attestation(a, signer) => self.record_attestation(a, signer).await,
             Inbound::Chain(c) => self.on_chain(c).await,
             Inbound::Votes(batch) => {
                 let fx = self.driver.apply(Input::Votes {
@@ -1458,12 +1517,12 @@ impl Engine {
                     let (Ok(program), Ok(input_cid)) = (spec.program(), spec.input_cid()) else {
                         continue;
                     };
-                    let input = match input_cid {
-                        Some(_) => None,
-                        None => match self.inputs.get(&task) {
-                            Some(i) => Some(i.clone()),
-                            None => continue,
-                        },
+                    // Inline bytes when they came with the gossip (checked
+                    // against the spec then), else fetched by CID.
+                    let input = match (self.inputs.get(&task), input_cid) {
+                        (Some(i), _) => Some(i.clone()),
+                        (None, Some(_)) => None,
+                        (None, None) => continue,
                     };
                     debug!(target: "hal9::engine", task = %rec.id, ?round, by_cid = input_cid.is_some(), "executing");
                     self.spawn_execution(ExecJob {
@@ -1650,4 +1709,128 @@ fn round_name(r: Round) -> &'static str {
 
 fn outcome_name(o: Outcome) -> String {
     format!("{o:?}").to_lowercase()
+}
+
+#[cfg(test)]
+mod membership_tests {
+    use super::*;
+    use crate::chain::{Attestation, members::RegistrySet};
+    use alloy::{
+        primitives::{Address, B256},
+        signers::local::PrivateKeySigner,
+    };
+
+    fn peer() -> PeerId {
+        Keypair::generate_ed25519().public().to_peer_id()
+    }
+
+    fn validators(registry: Membership) -> (GossipValidators, mpsc::Receiver<Inbound>) {
+        let (tx, rx) = mpsc::channel(8);
+        (GossipValidators::new(registry, tx), rx)
+    }
+
+    const CHAIN: u64 = 31337;
+
+    fn registry(set: &Arc<RegistrySet>) -> Membership {
+        Membership::Registry {
+            set: set.clone(),
+            chain_id: CHAIN,
+            market: Address::repeat_byte(9),
+        }
+    }
+
+    fn attestation(key: &PrivateKeySigner) -> Attestation {
+        let (task, result, cid) = (B256::repeat_byte(1), B256::repeat_byte(2), vec![1u8, 85, 0]);
+        let sig = hal9_market::eip712::sign_attestation(
+            key,
+            CHAIN,
+            Address::repeat_byte(9),
+            task,
+            result,
+            &cid,
+        )
+        .unwrap();
+        Attestation {
+            round: 0,
+            task,
+            result,
+            cid,
+            signature: <[u8; 65]>::try_from(sig.as_ref()).unwrap(),
+        }
+    }
+
+    #[test]
+    fn standalone_rejects_signers_outside_the_genesis_set() {
+        let member = peer();
+        let set = ValidatorSet::new(vec![hal9_consensus::Validator {
+            peer: member,
+            weight: 1,
+            capabilities: Default::default(),
+        }])
+        .unwrap();
+        let (v, _rx) = validators(Membership::Genesis(Arc::new(set)));
+        assert!(v.admit(&member, "vote batch").is_ok());
+        assert!(matches!(
+            v.admit(&peer(), "vote batch"),
+            Err(Validation::Reject(_))
+        ));
+        // No attestations outside chain mode.
+        let key = PrivateKeySigner::random();
+        assert!(matches!(
+            v.check_attestation(&attestation(&key).encode()),
+            Validation::Ignore(_)
+        ));
+    }
+
+    #[test]
+    fn chain_mode_ignores_signers_the_registry_does_not_list() {
+        let set = Arc::new(RegistrySet::new());
+        let (v, _rx) = validators(registry(&set));
+        let (listed, outsider) = (peer(), peer());
+        // Before the registry is read: let through (an outage at start never isolates a node).
+        assert!(v.admit(&outsider, "vote batch").is_ok());
+        set.replace([(Address::repeat_byte(1), Some(listed))]);
+        assert!(v.admit(&listed, "certificate").is_ok());
+        assert!(matches!(
+            v.admit(&outsider, "certificate"),
+            Err(Validation::Ignore(_))
+        ));
+    }
+
+    #[test]
+    fn attestations_are_verified_before_they_are_forwarded() {
+        let set = Arc::new(RegistrySet::new());
+        let (v, mut rx) = validators(registry(&set));
+        let (operator, stranger) = (PrivateKeySigner::random(), PrivateKeySigner::random());
+        set.replace([(operator.address(), None)]);
+        // A listed operator's attestation goes to the engine with its signer.
+        assert_eq!(
+            v.check_attestation(&attestation(&operator).encode()),
+            Validation::Accept
+        );
+        match rx.try_recv() {
+            Ok(Inbound::Attestation(_, signer)) => assert_eq!(signer, operator.address()),
+            other => panic!("expected the attestation, got {other:?}"),
+        }
+        // An unlisted signer: ignored, not delivered.
+        assert!(matches!(
+            v.check_attestation(&attestation(&stranger).encode()),
+            Validation::Ignore(_)
+        ));
+        // A changed result recovers to some other address: not delivered.
+        let mut forged = attestation(&operator);
+        forged.result = B256::repeat_byte(7);
+        assert!(matches!(
+            v.check_attestation(&forged.encode()),
+            Validation::Ignore(_) | Validation::Reject(_)
+        ));
+        // A signature that is not one at all is rejected (the sender is penalised).
+        let mut garbage = attestation(&operator);
+        garbage.signature = [0u8; 65];
+        assert!(matches!(
+            v.check_attestation(&garbage.encode()),
+            Validation::Reject(_)
+        ));
+        assert!(rx.try_recv().is_err(), "nothing else reached the engine");
+    }
 }

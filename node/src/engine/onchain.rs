@@ -695,22 +695,9 @@ impl Engine {
         self.record_attestation(a, link.address()).await;
     }
 
-    /// An attestation from the network.
-    pub(super) async fn on_attestation(&mut self, a: Attestation) {
-        let Some(link) = self.chain.as_ref().map(|c| c.link.clone()) else {
-            return;
-        };
-        let signer = match a.signer(link.deployment.chain_id, link.deployment.market) {
-            Ok(s) => s,
-            Err(e) => {
-                debug!(target: "hal9::engine", error = %e, "attestation refused");
-                return;
-            }
-        };
-        self.record_attestation(a, signer).await;
-    }
-
-    async fn record_attestation(&mut self, a: Attestation, signer: Address) {
+    /// An attestation (this node's, or one from the network whose signer
+    /// the gossip validator recovered).
+    pub(super) async fn record_attestation(&mut self, a: Attestation, signer: Address) {
         let task = TaskId(a.task.0);
         let Some(c) = self.tasks.get_mut(&task).and_then(|r| r.chain.as_mut()) else {
             return;

@@ -142,8 +142,8 @@ impl TaskSpec {
 }
 
 /// A task as gossiped on `hal9/tasks/1`: the announcement (task id + ABI
-/// spec) and the inline input (empty when the spec names the input by
-/// CID). Framing inside the envelope:
+/// spec) and the inline input (possibly empty when the spec names the
+/// input by CID). Framing inside the envelope:
 /// `u32 BE announcement length | announcement | u32 BE input length | input`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TaskMessage {
@@ -151,8 +151,8 @@ pub struct TaskMessage {
     pub spec: TaskSpec,
     /// Task id.
     pub id: TaskId,
-    /// Inline input; keccak256(input) == spec.inputHash. Empty when the
-    /// spec names the input by CID (members fetch and check it).
+    /// Inline input; keccak256(input) == spec.inputHash. May be empty when
+    /// the spec names the input by CID (members then fetch and check it).
     pub input: Vec<u8>,
 }
 
@@ -163,13 +163,10 @@ impl TaskMessage {
     /// Builds a message, checking the input against the spec.
     pub fn new(spec: TaskSpec, input: Vec<u8>) -> Result<Self, SpecError> {
         spec.validate()?;
-        if spec.input_cid()?.is_some() {
-            if !input.is_empty() {
-                return Err(SpecError::Invalid(format!(
-                    "the spec names its input by CID, yet {} input bytes are carried inline",
-                    input.len()
-                )));
-            }
+        // An input named by CID may also travel inline (chain mode: the
+        // gossip is a head start, the CID the fallback); inline bytes are
+        // checked against the spec either way.
+        if spec.input_cid()?.is_some() && input.is_empty() {
             return Ok(Self {
                 id: spec.id(),
                 spec,
@@ -321,7 +318,7 @@ mod tests {
     }
 
     #[test]
-    fn inputs_by_cid_carry_nothing_inline() {
+    fn inputs_by_cid_travel_inline_only_when_small_and_matching() {
         let big = vec![7u8; MAX_INLINE_INPUT + 1];
         // Too big to go inline.
         let err = TaskMessage::new(spec(&big, 3), big.clone()).unwrap_err();
@@ -330,8 +327,14 @@ mod tests {
         s.inputCid = Bytes::from(RawCid::of(&big).to_bytes());
         let m = TaskMessage::new(s.clone(), vec![]).unwrap();
         assert_eq!(TaskMessage::decode(&m.encode()).unwrap(), m);
-        // By CID and inline at once is refused.
+        // By CID and inline at once: the inline bytes must be the input.
         assert!(TaskMessage::new(s.clone(), vec![1]).is_err());
+        let small = b"small".to_vec();
+        let mut both = spec(&small, 3);
+        both.inputCid = Bytes::from(RawCid::of(&small).to_bytes());
+        let m = TaskMessage::new(both.clone(), small.clone()).unwrap();
+        assert_eq!(TaskMessage::decode(&m.encode()).unwrap(), m);
+        assert!(TaskMessage::new(both, b"other".to_vec()).is_err());
         // A CID that does not parse is refused.
         s.inputCid = Bytes::from_static(b"\x01\x55\x12");
         assert!(TaskMessage::new(s, vec![]).is_err());

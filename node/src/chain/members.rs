@@ -1,0 +1,237 @@
+//! The neurons the registry lists, as the gossip validators see them in
+//! chain mode: who may sign vote batches, certificates (by PeerId) and
+//! attestations (by operator address).
+//!
+//! Standalone nodes check signers against the genesis validator set; in
+//! chain mode anyone who stakes joins, so the set is the registry's: loaded
+//! at start (and again every [`RELOAD_EVERY`]), and refreshed per operator
+//! when the watcher reads a registry event about it. Until the first load
+//! has succeeded the set answers "unknown" and the validators let messages
+//! through as before, so an RPC outage at start never cuts a node off.
+
+use std::{
+    collections::{HashMap, HashSet},
+    sync::Arc,
+    time::Duration,
+};
+
+use alloy::primitives::{Address, U256};
+use hal9_p2p::PeerId;
+use parking_lot::RwLock;
+use tracing::{debug, info, warn};
+
+use super::link::ChainLink;
+
+/// Most neurons held (a registry larger than this is truncated, logged).
+pub const MAX_NEURONS: usize = 65_536;
+/// How often the whole set is read again, to catch anything missed.
+pub const RELOAD_EVERY: Duration = Duration::from_secs(300);
+const TARGET: &str = "hal9::chain";
+
+/// Whether a signer is a registered neuron.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Standing {
+    /// Listed by the registry.
+    Registered,
+    /// Not listed.
+    Unknown,
+    /// The registry has not been read yet.
+    NotLoaded,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    loaded: bool,
+    /// Operator -> its parsed PeerId (`None`: it registered bytes that are not one).
+    by_operator: HashMap<Address, Option<PeerId>>,
+    peers: HashSet<PeerId>,
+}
+
+/// The registry's neurons (bounded by [`MAX_NEURONS`]).
+#[derive(Debug, Default)]
+pub struct RegistrySet {
+    inner: RwLock<Inner>,
+}
+
+impl RegistrySet {
+    /// An empty, not yet loaded set.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Whether `peer` is the PeerId of a registered neuron.
+    pub fn peer(&self, peer: &PeerId) -> Standing {
+        let g = self.inner.read();
+        match (g.loaded, g.peers.contains(peer)) {
+            (false, _) => Standing::NotLoaded,
+            (true, true) => Standing::Registered,
+            (true, false) => Standing::Unknown,
+        }
+    }
+
+    /// Whether `operator` is a registered neuron's operator.
+    pub fn operator(&self, operator: &Address) -> Standing {
+        let g = self.inner.read();
+        match (g.loaded, g.by_operator.contains_key(operator)) {
+            (false, _) => Standing::NotLoaded,
+            (true, true) => Standing::Registered,
+            (true, false) => Standing::Unknown,
+        }
+    }
+
+    /// How many neurons are held.
+    pub fn len(&self) -> usize {
+        self.inner.read().by_operator.len()
+    }
+
+    /// Whether no neuron is held.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Replaces the whole set (a full read of the registry).
+    pub fn replace(&self, neurons: impl IntoIterator<Item = (Address, Option<PeerId>)>) {
+        let mut by_operator = HashMap::new();
+        for (op, peer) in neurons {
+            if by_operator.len() >= MAX_NEURONS {
+                warn!(target: TARGET, max = MAX_NEURONS, "the registry lists more neurons than the node holds; the rest are treated as unknown");
+                break;
+            }
+            by_operator.insert(op, peer);
+        }
+        let peers = by_operator.values().flatten().copied().collect();
+        *self.inner.write() = Inner {
+            loaded: true,
+            by_operator,
+            peers,
+        };
+    }
+
+    /// Records what the registry now says about one operator: listed with
+    /// `Some(peer)` (or an unparsable PeerId), or gone (`listed == false`).
+    pub fn update(&self, operator: Address, listed: bool, peer: Option<PeerId>) {
+        let mut g = self.inner.write();
+        if let Some(Some(old)) = g.by_operator.remove(&operator) {
+            g.peers.remove(&old);
+        }
+        if listed && g.by_operator.len() < MAX_NEURONS {
+            g.by_operator.insert(operator, peer);
+            if let Some(p) = peer {
+                g.peers.insert(p);
+            }
+        }
+    }
+}
+
+/// Reads every neuron the registry lists as active, with its PeerId.
+pub async fn read_all(link: &ChainLink) -> Result<Vec<(Address, Option<PeerId>)>, String> {
+    let reg = link.client.registry();
+    let n = reg
+        .activeCount()
+        .call()
+        .await
+        .map_err(|e| hal9_market::client::describe_error(&e))?;
+    let n = usize::try_from(n.min(U256::from(MAX_NEURONS))).unwrap_or(MAX_NEURONS);
+    let mut out = Vec::with_capacity(n);
+    for i in 0..n {
+        let op = reg
+            .activeAt(U256::from(i))
+            .call()
+            .await
+            .map_err(|e| hal9_market::client::describe_error(&e))?;
+        let peer = link.peer_of(op).await.map_err(|e| e.to_string())?;
+        out.push((op, peer));
+    }
+    Ok(out)
+}
+
+/// Reads one operator again after a registry event about it (registered
+/// means the registry holds a PeerId for it, parsable or not).
+pub async fn refresh(link: &ChainLink, operator: Address) -> Result<(), String> {
+    let n = link
+        .client
+        .neuron(operator)
+        .await
+        .map_err(|e| e.to_string())?;
+    let listed = !n.peerId.is_empty();
+    let peer = PeerId::from_bytes(&n.peerId).ok();
+    debug!(target: TARGET, %operator, listed, "registry member refreshed");
+    link.members.update(operator, listed, peer);
+    Ok(())
+}
+
+/// Loads the set, retrying until it succeeds, then reloads it every
+/// [`RELOAD_EVERY`]. Runs until the task is dropped.
+pub async fn run(link: Arc<ChainLink>) {
+    let mut backoff = Duration::from_millis(500);
+    loop {
+        match read_all(&link).await {
+            Ok(all) => {
+                let n = all.len();
+                link.members.replace(all);
+                info!(target: TARGET, neurons = n, "registry neurons loaded for gossip checks");
+                backoff = Duration::from_millis(500);
+                tokio::time::sleep(RELOAD_EVERY).await;
+            }
+            Err(e) => {
+                warn!(target: TARGET, error = %e, retry_in_ms = backoff.as_millis() as u64, "cannot read the registry's neurons; retrying");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(30));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn peer() -> PeerId {
+        hal9_p2p::Keypair::generate_ed25519().public().to_peer_id()
+    }
+
+    #[test]
+    fn unknown_until_loaded_then_exactly_the_listed() {
+        let s = RegistrySet::new();
+        let (a, pa) = (Address::repeat_byte(1), peer());
+        assert_eq!(s.peer(&pa), Standing::NotLoaded);
+        assert_eq!(s.operator(&a), Standing::NotLoaded);
+        s.replace([(a, Some(pa))]);
+        assert_eq!(s.peer(&pa), Standing::Registered);
+        assert_eq!(s.operator(&a), Standing::Registered);
+        assert_eq!(s.peer(&peer()), Standing::Unknown);
+        assert_eq!(s.operator(&Address::repeat_byte(2)), Standing::Unknown);
+    }
+
+    #[test]
+    fn an_update_moves_or_drops_the_peer_id() {
+        let s = RegistrySet::new();
+        let (a, p1, p2) = (Address::repeat_byte(1), peer(), peer());
+        s.replace([(a, Some(p1))]);
+        // Re-registered under a new PeerId: the old one is no longer a member.
+        s.update(a, true, Some(p2));
+        assert_eq!(s.peer(&p1), Standing::Unknown);
+        assert_eq!(s.peer(&p2), Standing::Registered);
+        // Unstaked: gone.
+        s.update(a, false, None);
+        assert_eq!(s.peer(&p2), Standing::Unknown);
+        assert_eq!(s.operator(&a), Standing::Unknown);
+        // An unparsable PeerId: the operator signs attestations, no PeerId is listed.
+        s.update(a, true, None);
+        assert_eq!(s.operator(&a), Standing::Registered);
+        assert_eq!(s.len(), 1);
+    }
+
+    #[test]
+    fn the_set_is_bounded() {
+        let s = RegistrySet::new();
+        s.replace((0..MAX_NEURONS as u64 + 10).map(|i| {
+            let mut b = [0u8; 20];
+            b[..8].copy_from_slice(&i.to_be_bytes());
+            (Address::from(b), None)
+        }));
+        assert_eq!(s.len(), MAX_NEURONS);
+        s.update(Address::repeat_byte(0xff), true, Some(peer()));
+        assert_eq!(s.len(), MAX_NEURONS, "a full set takes no more");
+    }
+}
