@@ -128,6 +128,7 @@ pub async fn run(home: Home, cfg: NodeConfig) -> eyre::Result<()> {
             crate::chain::watch::run(l2, cursor, chain_tx, watch_metrics).await;
             "chain watcher"
         });
+        link.members.register(&mut registry);
         let l4 = link.clone();
         tasks.spawn(async move {
             crate::chain::members::run(l4).await;

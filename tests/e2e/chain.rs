@@ -981,3 +981,82 @@ async fn a_garbage_peer_id_and_failing_lookups_lose_no_task() {
     }
     net.cluster.stop().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn votes_and_attestations_signed_outside_the_registry_go_nowhere() {
+    use alloy::signers::local::PrivateKeySigner;
+    use hal9_node::{
+        chain::{ATTEST_TOPIC, Attestation},
+        engine::VOTES_TOPIC,
+    };
+
+    use crate::forged::{checked, outsider_batch};
+
+    let mut net = start(3, &[], None, None).await;
+    let a = &net.cluster.nodes[0];
+    crate::harness::eventually(
+        Duration::from_secs(30),
+        "node 0 to read the registry's neurons",
+        || async {
+            (crate::harness::metric(a, "hal9_chain_registry_neurons", "").await >= 3.0)
+                .then_some(())
+        },
+    )
+    .await;
+    let (attacker, key) =
+        crate::harness::attacker(&net.cluster, &[VOTES_TOPIC, ATTEST_TOPIC], 1 << 20).await;
+
+    // A well-signed vote batch from a libp2p key no neuron registered.
+    attacker
+        .publish(VOTES_TOPIC, outsider_batch(&key))
+        .await
+        .unwrap();
+    // An attestation from an operator key the registry does not list, and
+    // one whose signature is no signature at all.
+    let d = net.chain.deployment;
+    let stranger = PrivateKeySigner::random();
+    let (task, result, cid) = (B256::repeat_byte(5), B256::repeat_byte(6), vec![1u8, 0x55]);
+    let sig =
+        hal9_market::eip712::sign_attestation(&stranger, d.chain_id, d.market, task, result, &cid)
+            .unwrap();
+    let mut att = Attestation {
+        round: 0,
+        task,
+        result,
+        cid,
+        signature: <[u8; 65]>::try_from(sig.as_ref()).unwrap(),
+    };
+    attacker.publish(ATTEST_TOPIC, att.encode()).await.unwrap();
+    att.signature = [0u8; 65];
+    attacker.publish(ATTEST_TOPIC, att.encode()).await.unwrap();
+
+    for (topic, outcome) in [
+        ("votes", "ignored"),
+        ("attestations", "ignored"),
+        ("attestations", "rejected"),
+    ] {
+        crate::harness::eventually(
+            Duration::from_secs(15),
+            &format!("node 0 to count a {topic} message {outcome}"),
+            || async { (checked(a, topic, outcome).await >= 1.0).then_some(()) },
+        )
+        .await;
+    }
+    assert_eq!(checked(a, "votes", "accepted").await, 0.0);
+    assert_eq!(checked(a, "attestations", "accepted").await, 0.0);
+    // Node 0 forwarded none of them.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    for i in 1..3 {
+        for topic in ["votes", "attestations"] {
+            for outcome in ["accepted", "rejected", "ignored"] {
+                assert_eq!(
+                    checked(&net.cluster.nodes[i], topic, outcome).await,
+                    0.0,
+                    "node {i} saw a {topic} message ({outcome}): it was forwarded"
+                );
+            }
+        }
+    }
+    let _ = attacker.shutdown().await;
+    net.cluster.stop().await.unwrap();
+}

@@ -65,7 +65,7 @@ fn forged_certificate(key: &Keypair, victim: PeerId) -> Vec<u8> {
 }
 
 /// A correctly signed batch from a key that is not a validator.
-fn outsider_batch(key: &Keypair) -> Vec<u8> {
+pub(crate) fn outsider_batch(key: &Keypair) -> Vec<u8> {
     let me = key.public().to_peer_id();
     let items = votes(TaskId([0x43; 32]), ResultHash([1; 32]), me);
     let batch = VoteBatch::sign(key, 1, items).unwrap();
@@ -87,7 +87,7 @@ async fn score_of(a: &NodeProc, id: &str) -> Option<f64> {
         .and_then(|p| p.score)
 }
 
-async fn checked(n: &NodeProc, topic: &str, outcome: &str) -> f64 {
+pub(crate) async fn checked(n: &NodeProc, topic: &str, outcome: &str) -> f64 {
     metric(
         n,
         CHECKED,

@@ -51,12 +51,22 @@ struct Inner {
 #[derive(Debug, Default)]
 pub struct RegistrySet {
     inner: RwLock<Inner>,
+    neurons: prometheus_client::metrics::gauge::Gauge,
 }
 
 impl RegistrySet {
     /// An empty, not yet loaded set.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Registers the `hal9_chain_registry_neurons` gauge.
+    pub fn register(&self, registry: &mut prometheus_client::registry::Registry) {
+        registry.register(
+            "hal9_chain_registry_neurons",
+            "Neurons the registry lists, as the gossip validators check signers against them",
+            self.neurons.clone(),
+        );
     }
 
     /// Whether `peer` is the PeerId of a registered neuron.
@@ -100,6 +110,7 @@ impl RegistrySet {
             by_operator.insert(op, peer);
         }
         let peers = by_operator.values().flatten().copied().collect();
+        self.neurons.set(by_operator.len() as i64);
         *self.inner.write() = Inner {
             loaded: true,
             by_operator,
@@ -120,6 +131,7 @@ impl RegistrySet {
                 g.peers.insert(p);
             }
         }
+        self.neurons.set(g.by_operator.len() as i64);
     }
 }
 
