@@ -1,0 +1,369 @@
+//! Bounds of the engine's memory: finished tasks leave memory after a grace
+//! period (in chain mode not while the settlement outbox owes anything for
+//! them) and are served from the store afterwards; a hard cap on the task
+//! records held, with the oldest finished one evicted at once or, when
+//! every held task is unfinished, new tasks refused.
+
+use std::sync::Arc;
+
+use hal9_consensus::TaskId;
+use prometheus_client::{
+    metrics::{counter::Counter, family::Family, gauge::Gauge},
+    registry::Registry,
+};
+use serde::{Deserialize, Serialize};
+use tracing::{debug, warn};
+
+use super::{Engine, records::TaskRecord};
+use crate::{chain::ChainInput, runtime::now_ms, store::Store};
+
+/// The smallest cap on task records the engine accepts (a smaller setting
+/// is raised to it).
+pub const MIN_TASKS: usize = 16;
+
+type Labels = Vec<(&'static str, &'static str)>;
+
+/// Metrics of the engine's bounded state.
+#[derive(Debug, Clone, Default)]
+pub struct EngineMetrics {
+    tasks: Gauge,
+    tasks_peak: Gauge,
+    inputs: Gauge,
+    input_bytes: Gauge,
+    driver_tasks: Gauge,
+    executions: Gauge,
+    evicted: Family<Labels, Counter>,
+    refused: Counter,
+    pub(super) executions_refused: Counter,
+    loaded: Counter,
+}
+
+impl EngineMetrics {
+    fn register(&self, registry: &mut Registry) {
+        let r = registry.sub_registry_with_prefix("hal9_engine");
+        r.register(
+            "tasks_in_memory",
+            "Task records held in memory",
+            self.tasks.clone(),
+        );
+        r.register(
+            "tasks_in_memory_peak",
+            "Most task records held in memory at once since start",
+            self.tasks_peak.clone(),
+        );
+        r.register(
+            "inputs_in_memory",
+            "Task inputs held in memory",
+            self.inputs.clone(),
+        );
+        r.register(
+            "input_bytes_in_memory",
+            "Bytes of the task inputs held in memory",
+            self.input_bytes.clone(),
+        );
+        r.register(
+            "driver_tasks",
+            "Tasks tracked by the consensus driver",
+            self.driver_tasks.clone(),
+        );
+        r.register(
+            "executions_in_flight",
+            "Executions running or queued",
+            self.executions.clone(),
+        );
+        r.register(
+            "tasks_evicted",
+            "Finished tasks that left memory, by reason (ended: grace period over; cap: memory full)",
+            self.evicted.clone(),
+        );
+        r.register(
+            "tasks_refused",
+            "Tasks refused because memory held the maximum of unfinished tasks",
+            self.refused.clone(),
+        );
+        r.register(
+            "executions_refused",
+            "Executions refused because the execution queue was full",
+            self.executions_refused.clone(),
+        );
+        r.register(
+            "tasks_loaded",
+            "Task records read back from the store after they left memory",
+            self.loaded.clone(),
+        );
+    }
+}
+
+/// Sizes of the engine's bounded state, against their caps.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct BoundsReport {
+    /// Task records in memory.
+    pub tasks_in_memory: usize,
+    /// Most task records held at once since start.
+    pub tasks_in_memory_peak: usize,
+    /// `consensus.max_tasks_in_memory` (as applied).
+    pub max_tasks_in_memory: usize,
+    /// Finished tasks still in memory.
+    pub finished_in_memory: usize,
+    /// Inputs in memory.
+    pub inputs_in_memory: usize,
+    /// Tasks tracked by the consensus driver.
+    pub driver_tasks: usize,
+    /// Executions running or queued.
+    pub executions_in_flight: usize,
+    /// Running plus queued executions allowed.
+    pub execution_capacity: usize,
+    /// Tasks refused for want of memory.
+    pub tasks_refused: u64,
+    /// Executions refused for want of queue room.
+    pub executions_refused: u64,
+    /// Finished tasks evicted from memory.
+    pub tasks_evicted: u64,
+}
+
+/// Reads a task that left memory back from the store.
+pub(super) async fn load(
+    store: &Arc<Store>,
+    id: &TaskId,
+    metrics: &EngineMetrics,
+) -> Option<TaskRecord> {
+    let store = store.clone();
+    let key = hex::encode(id.0);
+    match tokio::task::spawn_blocking(move || store.task::<TaskRecord>(&key)).await {
+        Ok(Ok(Some(rec))) => {
+            metrics.loaded.inc();
+            Some(rec)
+        }
+        Ok(Ok(None)) => None,
+        Ok(Err(e)) => {
+            warn!(target: "hal9::engine", error = %e, "cannot read a task from the store");
+            None
+        }
+        Err(_) => None,
+    }
+}
+
+/// The task a chain event is about.
+fn chain_task(input: &ChainInput) -> Option<TaskId> {
+    match input {
+        ChainInput::Posted { task, .. }
+        | ChainInput::Verdict { task, .. }
+        | ChainInput::Challenged { task, .. }
+        | ChainInput::EscalationVerdict { task, .. }
+        | ChainInput::Finalized { task, .. }
+        | ChainInput::Refunded { task } => Some(*task),
+        _ => None,
+    }
+}
+
+impl Engine {
+    /// Registers the `hal9_engine_*` metrics of the engine's bounds.
+    pub fn register_metrics(&self, registry: &mut Registry) {
+        self.metrics.register(registry);
+    }
+
+    fn max_tasks(&self) -> usize {
+        self.cfg.max_tasks_in_memory.max(MIN_TASKS)
+    }
+
+    /// Remembers when a task was first seen finished (the grace period
+    /// before it leaves memory runs from then).
+    pub(super) fn note_final(&mut self, id: TaskId, now: u64) {
+        if self.tasks.contains_key(&id) && !self.ended.contains_key(&id) {
+            self.ended.insert(id, now);
+            self.ended_order.insert((now, id));
+        }
+    }
+
+    /// Whether something still needs the task in memory although it has
+    /// ended: a settlement entry owed for it (or, for a challenge's
+    /// re-execution, for the challenged task), a task waiting for the
+    /// chain, or one posted above a reorganisation's fork.
+    pub(super) fn owed(&self, id: &TaskId, rec: &TaskRecord) -> bool {
+        let Some(ctx) = self.chain.as_ref() else {
+            return false;
+        };
+        let parent = rec
+            .chain
+            .as_ref()
+            .and_then(|c| c.parent.as_deref())
+            .and_then(|p| hex::decode(p).ok())
+            .and_then(|b| <[u8; 32]>::try_from(b).ok());
+        ctx.outbox.owes(&id.0)
+            || parent.is_some_and(|p| ctx.outbox.owes(&p))
+            || ctx.waiting.contains_key(id)
+            || ctx.unconfirmed.contains_key(id)
+    }
+
+    fn evictable(&self, id: &TaskId) -> bool {
+        self.tasks
+            .get(id)
+            .is_some_and(|r| r.is_final() && !self.owed(id, r))
+    }
+
+    /// Takes a finished task out of memory (its record is in the store).
+    fn evict(&mut self, id: TaskId, reason: &'static str) {
+        self.tasks.remove(&id);
+        self.inputs.remove(&id);
+        if let Some(at) = self.ended.remove(&id) {
+            self.ended_order.remove(&(at, id));
+        }
+        if let Some(ctx) = self.chain.as_mut() {
+            ctx.instances.remove(&id);
+        }
+        self.metrics
+            .evicted
+            .get_or_create(&vec![("reason", reason)])
+            .inc();
+        debug!(target: "hal9::engine", task = %hex::encode(id.0), reason, "finished task left memory");
+    }
+
+    /// Evicts the tasks whose grace period is over and that nothing owes.
+    pub(super) fn evict_finished(&mut self, now: u64) {
+        let grace = self.cfg.evict_after_ms;
+        let due: Vec<(u64, TaskId)> = self
+            .ended_order
+            .iter()
+            .take_while(|(at, _)| at.saturating_add(grace) <= now)
+            .copied()
+            .collect();
+        for (at, id) in due {
+            match self.tasks.get(&id) {
+                None => {
+                    self.ended.remove(&id);
+                    self.ended_order.remove(&(at, id));
+                }
+                Some(r) if !r.is_final() => {
+                    self.ended.remove(&id);
+                    self.ended_order.remove(&(at, id));
+                }
+                Some(_) if self.evictable(&id) => self.evict(id, "ended"),
+                Some(_) => {} // still owed: checked again next sweep
+            }
+        }
+    }
+
+    /// Makes room for one more task record. `must` (chain events, which
+    /// cost their poster a fee) is never refused; otherwise false when
+    /// every held task is unfinished or owed.
+    pub(super) async fn admit(&mut self, id: &TaskId, must: bool) -> bool {
+        let max = self.max_tasks();
+        if self.tasks.contains_key(id) || self.tasks.len() < max {
+            return true;
+        }
+        let oldest = self
+            .ended_order
+            .iter()
+            .map(|(_, t)| *t)
+            .find(|t| self.evictable(t));
+        if let Some(t) = oldest {
+            self.evict(t, "cap");
+            return true;
+        }
+        if self.chain_mode() {
+            let before = self.awaiting();
+            self.evict_oldest_waiting().await;
+            if self.awaiting() < before {
+                return true;
+            }
+        }
+        if must {
+            warn!(target: "hal9::engine", task = %hex::encode(id.0), held = self.tasks.len(), max, "memory full of unfinished tasks; a chain event is held above the cap");
+            return true;
+        }
+        self.metrics.refused.inc();
+        let refused = self.metrics.refused.get();
+        if refused.is_power_of_two() || refused % 1000 == 0 {
+            warn!(target: "hal9::engine", task = %hex::encode(id.0), held = self.tasks.len(), max, refused, "memory full of unfinished tasks; task refused (this node stays out of it)");
+        } else {
+            debug!(target: "hal9::engine", task = %hex::encode(id.0), "memory full; task refused");
+        }
+        false
+    }
+
+    /// Whether the task is known: in memory, or in the store after it left memory.
+    pub(super) async fn known(&self, id: &TaskId) -> bool {
+        if self.tasks.contains_key(id) {
+            return true;
+        }
+        let store = self.store.clone();
+        let key = hex::encode(id.0);
+        matches!(
+            tokio::task::spawn_blocking(move || store.has_task(&key)).await,
+            Ok(Ok(true))
+        )
+    }
+
+    /// Before a chain event: a task that left memory comes back from the
+    /// store, so the event applies to its real record (and a replayed
+    /// `TaskPosted` never starts it afresh).
+    pub(super) async fn rehydrate_for(&mut self, input: &ChainInput) {
+        let Some(id) = chain_task(input) else {
+            return;
+        };
+        if self.tasks.contains_key(&id) {
+            return;
+        }
+        let Some(rec) = load(&self.store, &id, &self.metrics).await else {
+            return;
+        };
+        self.admit(&id, true).await;
+        if let Ok(input) = hex::decode(&rec.input)
+            && !input.is_empty()
+        {
+            self.inputs.insert(id, input.into());
+        }
+        let final_ = rec.is_final();
+        self.tasks.insert(id, rec);
+        if final_ {
+            self.note_final(id, now_ms());
+        }
+        debug!(target: "hal9::engine", task = %hex::encode(id.0), "task read back from the store for a chain event");
+    }
+
+    /// Updates the size gauges (cheap: no iteration).
+    pub(super) fn note_sizes(&self) {
+        let n = self.tasks.len() as i64;
+        self.metrics.tasks.set(n);
+        if n > self.metrics.tasks_peak.get() {
+            self.metrics.tasks_peak.set(n);
+        }
+        self.metrics.inputs.set(self.inputs.len() as i64);
+        self.metrics.driver_tasks.set(self.driver.tracked() as i64);
+        self.metrics.executions.set(self.exec_inflight as i64);
+    }
+
+    /// Updates the input bytes gauge (iterates the inputs).
+    pub(super) fn note_input_bytes(&self) {
+        let bytes: usize = self.inputs.values().map(|i| i.len()).sum();
+        self.metrics.input_bytes.set(bytes as i64);
+    }
+
+    pub(super) fn bounds_report(&self) -> BoundsReport {
+        BoundsReport {
+            tasks_in_memory: self.tasks.len(),
+            tasks_in_memory_peak: self.metrics.tasks_peak.get().max(0) as usize,
+            max_tasks_in_memory: self.max_tasks(),
+            finished_in_memory: self.ended.len(),
+            inputs_in_memory: self.inputs.len(),
+            driver_tasks: self.driver.tracked(),
+            executions_in_flight: self.exec_inflight,
+            execution_capacity: self.exec_capacity(),
+            tasks_refused: self.metrics.refused.get(),
+            executions_refused: self.metrics.executions_refused.get(),
+            tasks_evicted: self.evicted_total(),
+        }
+    }
+
+    fn evicted_total(&self) -> u64 {
+        ["ended", "cap"]
+            .iter()
+            .map(|r| {
+                self.metrics
+                    .evicted
+                    .get_or_create(&vec![("reason", *r)])
+                    .get()
+            })
+            .sum()
+    }
+}
