@@ -920,6 +920,126 @@ mod tests {
         assert_eq!(s.tasks::<u32>().unwrap(), vec![2]);
     }
 
+    #[derive(Serialize, Deserialize, PartialEq, Debug, Clone)]
+    struct Entry {
+        n: u32,
+        state: String,
+    }
+
+    fn entry(n: u32, state: &str) -> Entry {
+        Entry {
+            n,
+            state: state.into(),
+        }
+    }
+
+    #[test]
+    fn the_outbox_index_holds_only_pending_entries_across_a_restart() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.redb");
+        {
+            let s = Store::open(&path).unwrap();
+            for i in 0..50 {
+                assert!(s.insert_outbox_new(&format!("k{i}"), &entry(i, "pending")).unwrap());
+            }
+            // A second insert under an existing key (pending or done) is refused.
+            assert!(!s.insert_outbox_new("k3", &entry(99, "pending")).unwrap());
+            for i in 0..48 {
+                s.put_outbox(&format!("k{i}"), &entry(i, "done"), false).unwrap();
+            }
+            assert!(!s.insert_outbox_new("k0", &entry(99, "pending")).unwrap());
+        }
+        let s = Store::open(&path).unwrap();
+        let mut pending: Vec<Entry> = s.outbox_pending().unwrap();
+        pending.sort_by_key(|e| e.n);
+        assert_eq!(pending, vec![entry(48, "pending"), entry(49, "pending")]);
+        assert_eq!(s.outbox::<Entry>().unwrap().len(), 50, "the history stays");
+        let c = s.counts().unwrap();
+        assert_eq!((c.outbox, c.outbox_pending), (50, 2));
+        // A pending entry that no longer decodes leaves the index and is quarantined.
+        s.put_raw("outbox", "k49", b"{not json").unwrap();
+        let pending: Vec<Entry> = s.outbox_pending().unwrap();
+        assert_eq!(pending, vec![entry(48, "pending")]);
+        assert_eq!(s.quarantined_count(), 1);
+        assert_eq!(s.counts().unwrap().outbox_pending, 1);
+    }
+
+    #[test]
+    fn migrating_a_schema_3_store_indexes_its_pending_entries() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.redb");
+        {
+            let s = Store::open(&path).unwrap();
+            // Written as schema 3 did: the outbox table only, no index.
+            for (k, st) in [("a", "pending"), ("b", "done"), ("c", "abandoned"), ("d", "pending")] {
+                let bytes = serde_json::to_vec(&entry(0, st)).unwrap();
+                s.put_raw("outbox", k, &bytes).unwrap();
+            }
+            let tx = s.db.begin_write().unwrap();
+            tx.delete_table(OUTBOX_PENDING).unwrap();
+            tx.commit().unwrap();
+            s.put_meta("schema_version", &3u32.to_be_bytes()).unwrap();
+        }
+        let s = Store::open(&path).unwrap();
+        assert_eq!(s.schema_version().unwrap(), SCHEMA_VERSION);
+        let c = s.counts().unwrap();
+        assert_eq!((c.outbox, c.outbox_pending), (4, 2));
+        assert_eq!(s.outbox_pending::<Entry>().unwrap().len(), 2);
+    }
+
+    #[test]
+    fn pruning_removes_tasks_with_their_votes_and_never_pending_outbox_entries() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::open(&dir.path().join("s.redb")).unwrap();
+        for i in 0..10u32 {
+            s.put_task(&format!("t{i}"), &i).unwrap();
+            s.put_vote(&format!("t{i}"), &i).unwrap();
+        }
+        s.put_vote("orphan", &1u32).unwrap();
+        let p = s
+            .prune_tasks(|_, b| serde_json::from_slice::<u32>(b).unwrap() < 4)
+            .unwrap();
+        assert_eq!((p.tasks, p.votes), (4, 5), "4 tasks, their 4 votes and the orphan");
+        assert_eq!(s.tasks::<u32>().unwrap(), (4..10).collect::<Vec<_>>());
+        assert_eq!(s.votes::<u32>().unwrap(), (4..10).collect::<Vec<_>>());
+        s.insert_outbox_new("p", &entry(1, "pending")).unwrap();
+        s.insert_outbox_new("d", &entry(2, "pending")).unwrap();
+        s.put_outbox("d", &entry(2, "done"), false).unwrap();
+        // The predicate says "everything", yet the pending entry stays.
+        assert_eq!(s.prune_outbox(|_, _| true).unwrap(), 1);
+        assert_eq!(s.outbox::<Entry>().unwrap(), vec![entry(1, "pending")]);
+        assert_eq!(s.outbox_pending::<Entry>().unwrap(), vec![entry(1, "pending")]);
+    }
+
+    #[test]
+    fn peer_records_are_capped_and_stale_ones_pruned() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::open(&dir.path().join("s.redb")).unwrap();
+        s.set_max_peers(100);
+        for i in 0..1000u64 {
+            s.record_peer(&format!("peer{i:04}"), None, 1_000 + i).unwrap();
+            assert!(s.counts().unwrap().peers <= 100);
+        }
+        let peers = s.peers().unwrap();
+        assert!(peers.len() <= 100 && peers.len() >= 99, "{}", peers.len());
+        // The most recently seen survive.
+        assert!(peers.iter().any(|(k, _)| k == "peer0999"));
+        assert!(!peers.iter().any(|(k, _)| k == "peer0500"));
+        // Reconnecting a known peer never evicts.
+        let before = s.peers().unwrap().len();
+        s.record_peer("peer0999", None, 5_000).unwrap();
+        assert_eq!(s.peers().unwrap().len(), before);
+        // Older than the cutoff: gone.
+        let n = s.prune_peers(1_990).unwrap();
+        assert!(n > 0);
+        let left = s.peers().unwrap();
+        assert!(left.iter().all(|(_, p)| p.last_seen >= 1_990), "{left:?}");
+        // Lowering the cap prunes down to it.
+        s.set_max_peers(3);
+        s.prune_peers(0).unwrap();
+        assert_eq!(s.peers().unwrap().len(), 3);
+    }
+
     #[test]
     fn garbage_file_is_a_clear_error() {
         let dir = tempfile::tempdir().unwrap();
