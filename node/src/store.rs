@@ -940,12 +940,16 @@ mod tests {
         {
             let s = Store::open(&path).unwrap();
             for i in 0..50 {
-                assert!(s.insert_outbox_new(&format!("k{i}"), &entry(i, "pending")).unwrap());
+                assert!(
+                    s.insert_outbox_new(&format!("k{i}"), &entry(i, "pending"))
+                        .unwrap()
+                );
             }
             // A second insert under an existing key (pending or done) is refused.
             assert!(!s.insert_outbox_new("k3", &entry(99, "pending")).unwrap());
             for i in 0..48 {
-                s.put_outbox(&format!("k{i}"), &entry(i, "done"), false).unwrap();
+                s.put_outbox(&format!("k{i}"), &entry(i, "done"), false)
+                    .unwrap();
             }
             assert!(!s.insert_outbox_new("k0", &entry(99, "pending")).unwrap());
         }
@@ -971,7 +975,12 @@ mod tests {
         {
             let s = Store::open(&path).unwrap();
             // Written as schema 3 did: the outbox table only, no index.
-            for (k, st) in [("a", "pending"), ("b", "done"), ("c", "abandoned"), ("d", "pending")] {
+            for (k, st) in [
+                ("a", "pending"),
+                ("b", "done"),
+                ("c", "abandoned"),
+                ("d", "pending"),
+            ] {
                 let bytes = serde_json::to_vec(&entry(0, st)).unwrap();
                 s.put_raw("outbox", k, &bytes).unwrap();
             }
@@ -999,7 +1008,11 @@ mod tests {
         let p = s
             .prune_tasks(|_, b| serde_json::from_slice::<u32>(b).unwrap() < 4)
             .unwrap();
-        assert_eq!((p.tasks, p.votes), (4, 5), "4 tasks, their 4 votes and the orphan");
+        assert_eq!(
+            (p.tasks, p.votes),
+            (4, 5),
+            "4 tasks, their 4 votes and the orphan"
+        );
         assert_eq!(s.tasks::<u32>().unwrap(), (4..10).collect::<Vec<_>>());
         assert_eq!(s.votes::<u32>().unwrap(), (4..10).collect::<Vec<_>>());
         s.insert_outbox_new("p", &entry(1, "pending")).unwrap();
@@ -1008,7 +1021,10 @@ mod tests {
         // The predicate says "everything", yet the pending entry stays.
         assert_eq!(s.prune_outbox(|_, _| true).unwrap(), 1);
         assert_eq!(s.outbox::<Entry>().unwrap(), vec![entry(1, "pending")]);
-        assert_eq!(s.outbox_pending::<Entry>().unwrap(), vec![entry(1, "pending")]);
+        assert_eq!(
+            s.outbox_pending::<Entry>().unwrap(),
+            vec![entry(1, "pending")]
+        );
     }
 
     #[test]
@@ -1017,7 +1033,8 @@ mod tests {
         let s = Store::open(&dir.path().join("s.redb")).unwrap();
         s.set_max_peers(100);
         for i in 0..1000u64 {
-            s.record_peer(&format!("peer{i:04}"), None, 1_000 + i).unwrap();
+            s.record_peer(&format!("peer{i:04}"), None, 1_000 + i)
+                .unwrap();
             assert!(s.counts().unwrap().peers <= 100);
         }
         let peers = s.peers().unwrap();

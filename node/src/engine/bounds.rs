@@ -367,3 +367,368 @@ impl Engine {
             .sum()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, Instant};
+
+    use hal9_p2p::{Network, NetworkConfig};
+
+    use super::*;
+    use crate::{
+        api_tasks::{SubmitTask, build_task},
+        engine::{EngineConfig, EngineError, TASKS_TOPIC, cid::RawCid, records::TaskStatus},
+        testnet::{TestNet, TestNetOptions},
+    };
+
+    fn echo() -> Vec<u8> {
+        std::fs::read(hal9_plugins::builder::example_wasm("echo").expect("echo example")).unwrap()
+    }
+
+    /// A program CID nobody provides.
+    fn missing_program(n: u64) -> String {
+        RawCid::of(format!("nobody has this program {n}").as_bytes()).to_string()
+    }
+
+    fn task(program: &str, input: &[u8], nonce: u64) -> crate::engine::spec::TaskMessage {
+        build_task(&SubmitTask {
+            program: program.into(),
+            input_hex: hex::encode(input),
+            replicas: 3,
+            fuel: None,
+            nonce: Some(nonce),
+            fee: None,
+        })
+        .unwrap()
+    }
+
+    async fn until<F, Fut>(what: &str, timeout: Duration, mut f: F)
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = bool>,
+    {
+        let deadline = Instant::now() + timeout;
+        while !f().await {
+            assert!(Instant::now() < deadline, "timed out waiting for {what}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    fn cfg() -> EngineConfig {
+        EngineConfig {
+            commit_timeout_ms: 1_000,
+            reveal_timeout_ms: 1_000,
+            fetch_timeout_ms: 1_500,
+            ..Default::default()
+        }
+    }
+
+    /// Room for a cold fetch and compile of the program in a debug build
+    /// on a loaded machine.
+    fn slow() -> EngineConfig {
+        EngineConfig {
+            commit_timeout_ms: 30_000,
+            reveal_timeout_ms: 5_000,
+            ..Default::default()
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn finished_tasks_leave_memory_and_are_served_from_the_store() {
+        let engine = EngineConfig {
+            evict_after_ms: 200,
+            ..slow()
+        };
+        let net = TestNet::new(
+            3,
+            TestNetOptions {
+                engine,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+        let program = net.publish(0, &echo()).await.unwrap();
+        let id = net.submit(0, &program, b"evict me", 3, 1).await.unwrap();
+        let e = &net.nodes[0].engine;
+        let rec = e.wait(id, Duration::from_secs(60)).await.unwrap().unwrap();
+        assert_eq!(rec.status, TaskStatus::Verified, "{rec:?}");
+        for (i, n) in net.nodes.iter().enumerate() {
+            until(
+                &format!("node {i} to evict the task"),
+                Duration::from_secs(10),
+                || async { n.engine.bounds().await.unwrap().tasks_in_memory == 0 },
+            )
+            .await;
+            let b = n.engine.bounds().await.unwrap();
+            assert_eq!(
+                (b.inputs_in_memory, b.finished_in_memory),
+                (0, 0),
+                "node {i}: {b:?}"
+            );
+            assert!(b.tasks_evicted >= 1);
+        }
+        // Users see no difference: status, output, verify and list come from the store.
+        let back = e.get(id).await.unwrap().expect("served from the store");
+        assert_eq!(back, rec);
+        assert_eq!(&e.output(id).await.unwrap()[..], b"evict me");
+        let report = e.verify(id).await.unwrap();
+        assert!(report.signers.len() >= report.quorum, "{report:?}");
+        assert!(e.list().await.unwrap().iter().any(|r| r.id == rec.id));
+        assert!(e.wait(id, Duration::from_secs(1)).await.unwrap().is_some());
+        // The same task again (submitted or gossiped) is known, not run again.
+        assert_eq!(e.submit(task(&program, b"evict me", 1)).await.unwrap(), id);
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert_eq!(e.bounds().await.unwrap().tasks_in_memory, 0);
+        assert_eq!(e.get(id).await.unwrap().unwrap().verdict, rec.verdict);
+        // An unknown task is still unknown.
+        assert!(e.get(TaskId([9; 32])).await.unwrap().is_none());
+        assert!(matches!(
+            e.verify(TaskId([9; 32])).await,
+            Err(EngineError::UnknownTask(_))
+        ));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_full_memory_evicts_the_oldest_finished_task_at_once() {
+        let engine = EngineConfig {
+            max_tasks_in_memory: MIN_TASKS,
+            evict_after_ms: 3_600_000,
+            ..slow()
+        };
+        let net = TestNet::new(
+            3,
+            TestNetOptions {
+                engine,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+        let program = net.publish(0, &echo()).await.unwrap();
+        let mut ids = Vec::new();
+        for k in 0..(MIN_TASKS as u64 + 8) {
+            let id = net
+                .submit(0, &program, &k.to_be_bytes(), 3, k)
+                .await
+                .unwrap();
+            let rec = net.nodes[0]
+                .engine
+                .wait(id, Duration::from_secs(60))
+                .await
+                .unwrap();
+            assert_eq!(rec.unwrap().status, TaskStatus::Verified);
+            ids.push(id);
+        }
+        for n in &net.nodes {
+            let b = n.engine.bounds().await.unwrap();
+            assert!(b.tasks_in_memory_peak <= MIN_TASKS, "{b:?}");
+            assert!(b.driver_tasks <= 2 * MIN_TASKS, "{b:?}");
+            assert!(b.tasks_evicted >= 8, "{b:?}");
+        }
+        for (k, id) in ids.iter().enumerate() {
+            let rec = net.nodes[0].engine.get(*id).await.unwrap().unwrap();
+            assert!(rec.verdict.is_some(), "task {k} lost its verdict");
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_memory_full_of_unfinished_tasks_refuses_new_ones() {
+        let engine = EngineConfig {
+            max_tasks_in_memory: MIN_TASKS,
+            commit_timeout_ms: 60_000,
+            reveal_timeout_ms: 60_000,
+            fetch_timeout_ms: 60_000,
+            ..Default::default()
+        };
+        let net = TestNet::new(
+            3,
+            TestNetOptions {
+                engine,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+        let e = &net.nodes[0].engine;
+        for k in 0..MIN_TASKS as u64 {
+            e.submit(task(&missing_program(k), b"x", k)).await.unwrap();
+        }
+        let err = e
+            .submit(task(&missing_program(99), b"x", 99))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, EngineError::Full { held: 16, max: 16 }),
+            "{err}"
+        );
+        assert!(
+            err.to_string().contains("the configured maximum is 16"),
+            "{err}"
+        );
+        let b = e.bounds().await.unwrap();
+        assert_eq!(b.tasks_in_memory, MIN_TASKS);
+        assert_eq!(b.tasks_refused, 1);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_full_execution_queue_refuses_and_the_member_stays_silent() {
+        let engine = EngineConfig {
+            max_concurrent_executions: 1,
+            max_queued_executions: 0,
+            fetch_timeout_ms: 4_000,
+            ..cfg()
+        };
+        let net = TestNet::new(
+            3,
+            TestNetOptions {
+                engine,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+        let e = &net.nodes[0].engine;
+        let first = e.submit(task(&missing_program(1), b"a", 1)).await.unwrap();
+        let second = e.submit(task(&missing_program(2), b"b", 2)).await.unwrap();
+        until(
+            "the second task to fail",
+            Duration::from_secs(30),
+            || async {
+                e.get(second)
+                    .await
+                    .unwrap()
+                    .is_some_and(|r| r.status == TaskStatus::Failed)
+            },
+        )
+        .await;
+        let rec = e.get(second).await.unwrap().unwrap();
+        let err = rec.error.unwrap_or_default();
+        assert!(err.contains("execution queue was full"), "{err}");
+        for n in &net.nodes {
+            let b = n.engine.bounds().await.unwrap();
+            assert!(b.executions_refused >= 1, "{b:?}");
+            assert!(b.executions_in_flight <= b.execution_capacity, "{b:?}");
+            assert_eq!(b.execution_capacity, 1);
+        }
+        let first = e.get(first).await.unwrap().unwrap();
+        assert!(
+            !first.error.unwrap_or_default().contains("execution queue"),
+            "the first task had the slot"
+        );
+    }
+
+    /// The flood test, in process: a raw peer gossips thousands of
+    /// distinct tasks at a node with small caps; its task records, inputs,
+    /// driver state and executions stay within the caps throughout
+    /// (sampled, and the peak gauge), and a real task is decided afterwards.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_flood_of_distinct_tasks_stays_within_the_caps() {
+        const CAP: usize = 32;
+        const FLOOD: u64 = 3_000;
+        let engine = EngineConfig {
+            max_tasks_in_memory: CAP,
+            evict_after_ms: 300,
+            max_concurrent_executions: 1,
+            max_queued_executions: 2,
+            fetch_timeout_ms: 1_000,
+            commit_timeout_ms: 20_000,
+            reveal_timeout_ms: 5_000,
+            ..Default::default()
+        };
+        let net = TestNet::new(
+            3,
+            TestNetOptions {
+                engine,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+        let program = net.publish(0, &echo()).await.unwrap();
+        // Warm the program everywhere (fetch and compile), so the task after
+        // the flood measures the node, not a cold debug-build compile.
+        let warm = net.submit(0, &program, b"warm", 3, 1 << 41).await.unwrap();
+        let rec = net.nodes[0]
+            .engine
+            .wait(warm, Duration::from_secs(60))
+            .await
+            .unwrap();
+        assert_eq!(rec.unwrap().status, TaskStatus::Verified);
+        // The attacker: a bare libp2p peer connected to node 0.
+        let mut acfg = NetworkConfig::local_tcp();
+        let addr = net.nodes[0].net.listen_addrs().await.unwrap()[0].clone();
+        acfg.bootstrap = vec![addr.with(hal9_p2p::multiaddr_p2p(net.nodes[0].net.local_peer_id()))];
+        acfg.publish_queue = 1 << 16;
+        let mut registry = prometheus_client::registry::Registry::default();
+        let key = hal9_p2p::Keypair::generate_ed25519();
+        let (anet, attacker, _events) = Network::new(key, acfg, &mut registry).await.unwrap();
+        tokio::spawn(anet.run());
+        attacker
+            .subscribe(TASKS_TOPIC, usize::MAX, |_: &hal9_p2p::PeerId, _: &[u8]| {
+                hal9_p2p::Validation::Accept
+            })
+            .await
+            .unwrap();
+        until(
+            "the attacker in the tasks mesh",
+            Duration::from_secs(20),
+            || async { !attacker.topic_peers(TASKS_TOPIC).await.unwrap().is_empty() },
+        )
+        .await;
+        let e = net.nodes[0].engine.clone();
+        let sampler = tokio::spawn({
+            let e = e.clone();
+            async move {
+                let mut worst = (0, 0, 0, 0);
+                for _ in 0..400 {
+                    let b = e.bounds().await.unwrap();
+                    worst.0 = worst.0.max(b.tasks_in_memory);
+                    worst.1 = worst.1.max(b.inputs_in_memory);
+                    worst.2 = worst.2.max(b.driver_tasks);
+                    worst.3 = worst.3.max(b.executions_in_flight);
+                    tokio::time::sleep(Duration::from_millis(25)).await;
+                }
+                worst
+            }
+        });
+        for k in 0..FLOOD {
+            let msg = task(&missing_program(k), &k.to_be_bytes(), k);
+            attacker.publish(TASKS_TOPIC, msg.encode()).await.unwrap();
+            if k % 200 == 199 {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+        let worst = sampler.await.unwrap();
+        let b = e.bounds().await.unwrap();
+        eprintln!(
+            "flood of {FLOOD}: worst sampled (tasks, inputs, driver, executions) {worst:?}; now {b:?}"
+        );
+        assert!(
+            worst.0 <= CAP && worst.1 <= CAP && worst.2 <= 2 * CAP,
+            "{worst:?}"
+        );
+        assert!(worst.3 <= 3, "{worst:?}");
+        assert!(b.tasks_in_memory_peak <= CAP, "{b:?}");
+        assert!(
+            b.tasks_refused + b.tasks_evicted > 0,
+            "the flood reached the caps: {b:?}"
+        );
+        assert!(b.tasks_refused > 0, "{b:?}");
+        let stored = net.nodes[0].engine.list().await.unwrap().len() as u64;
+        assert!(stored <= FLOOD, "{stored}");
+        // Once the flood has drained, a real task is decided.
+        until("the flood to drain", Duration::from_secs(120), || async {
+            let b = e.bounds().await.unwrap();
+            b.executions_in_flight == 0 && b.tasks_in_memory < CAP / 2
+        })
+        .await;
+        let id = net
+            .submit(0, &program, b"still alive", 3, 1 << 40)
+            .await
+            .unwrap();
+        let rec = e.wait(id, Duration::from_secs(60)).await.unwrap().unwrap();
+        assert_eq!(rec.status, TaskStatus::Verified, "{rec:?}");
+        assert_eq!(&e.output(id).await.unwrap()[..], b"still alive");
+    }
+}

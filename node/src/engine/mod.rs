@@ -901,8 +901,9 @@ impl Engine {
         let ccfg = hal9_consensus::Config {
             commit_timeout_ms: cfg.commit_timeout_ms,
             reveal_timeout_ms: cfg.reveal_timeout_ms,
-            // The driver's task state is bounded like the engine's records.
-            max_tasks: cfg.max_tasks_in_memory.max(bounds::MIN_TASKS),
+            // The driver's task state follows the engine's cap, with room
+            // for decided tasks it still settles after the engine let them go.
+            max_tasks: 2 * cfg.max_tasks_in_memory.max(bounds::MIN_TASKS),
             ..Default::default()
         };
         let mut driver = Driver::new(local, ccfg, validators.clone()).with_metrics(metrics);
