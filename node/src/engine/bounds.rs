@@ -372,8 +372,6 @@ impl Engine {
 mod tests {
     use std::time::{Duration, Instant};
 
-    use hal9_p2p::{Network, NetworkConfig};
-
     use super::*;
     use crate::{
         api_tasks::{SubmitTask, build_task},
@@ -470,7 +468,15 @@ mod tests {
         }
         // Users see no difference: status, output, verify and list come from the store.
         let back = e.get(id).await.unwrap().expect("served from the store");
-        assert_eq!(back, rec);
+        // (The record may have gained the members' outcomes since the verdict.)
+        assert_eq!(
+            (back.status, &back.verdict, &back.input),
+            (rec.status, &rec.verdict, &rec.input)
+        );
+        assert!(
+            !back.outcomes.is_empty(),
+            "settled before it left memory: {back:?}"
+        );
         assert_eq!(&e.output(id).await.unwrap()[..], b"evict me");
         let report = e.verify(id).await.unwrap();
         assert!(report.signers.len() >= report.quorum, "{report:?}");
@@ -656,26 +662,7 @@ mod tests {
             .unwrap();
         assert_eq!(rec.unwrap().status, TaskStatus::Verified);
         // The attacker: a bare libp2p peer connected to node 0.
-        let mut acfg = NetworkConfig::local_tcp();
-        let addr = net.nodes[0].net.listen_addrs().await.unwrap()[0].clone();
-        acfg.bootstrap = vec![addr.with(hal9_p2p::multiaddr_p2p(net.nodes[0].net.local_peer_id()))];
-        acfg.publish_queue = 1 << 16;
-        let mut registry = prometheus_client::registry::Registry::default();
-        let key = hal9_p2p::Keypair::generate_ed25519();
-        let (anet, attacker, _events) = Network::new(key, acfg, &mut registry).await.unwrap();
-        tokio::spawn(anet.run());
-        attacker
-            .subscribe(TASKS_TOPIC, usize::MAX, |_: &hal9_p2p::PeerId, _: &[u8]| {
-                hal9_p2p::Validation::Accept
-            })
-            .await
-            .unwrap();
-        until(
-            "the attacker in the tasks mesh",
-            Duration::from_secs(20),
-            || async { !attacker.topic_peers(TASKS_TOPIC).await.unwrap().is_empty() },
-        )
-        .await;
+        let attacker = net.raw_peer(TASKS_TOPIC).await.unwrap();
         let e = net.nodes[0].engine.clone();
         let sampler = tokio::spawn({
             let e = e.clone();
