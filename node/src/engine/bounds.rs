@@ -177,8 +177,8 @@ impl Engine {
 
     /// Whether something still needs the task in memory although it has
     /// ended: a settlement entry owed for it (or, for a challenge's
-    /// re-execution, for the challenged task), a task waiting for the
-    /// chain, or one posted above a reorganisation's fork.
+    /// re-execution, for the challenged task), a challenge in progress, a
+    /// task waiting for the chain, or one posted above a reorganisation's fork.
     pub(super) fn owed(&self, id: &TaskId, rec: &TaskRecord) -> bool {
         let Some(ctx) = self.chain.as_ref() else {
             return false;
@@ -189,8 +189,15 @@ impl Engine {
             .and_then(|c| c.parent.as_deref())
             .and_then(|p| hex::decode(p).ok())
             .and_then(|b| <[u8; 32]>::try_from(b).ok());
+        // A challenged task collects the escalation committee's
+        // attestations into its record until the escalation is settled.
+        let challenged =
+            |r: &TaskRecord| r.chain.as_ref().is_some_and(|c| c.status == "challenged");
         ctx.outbox.owes(&id.0)
-            || parent.is_some_and(|p| ctx.outbox.owes(&p))
+            || challenged(rec)
+            || parent.is_some_and(|p| {
+                ctx.outbox.owes(&p) || self.tasks.get(&TaskId(p)).is_some_and(challenged)
+            })
             || ctx.waiting.contains_key(id)
             || ctx.unconfirmed.contains_key(id)
     }
@@ -273,7 +280,7 @@ impl Engine {
         }
         self.metrics.refused.inc();
         let refused = self.metrics.refused.get();
-        if refused.is_power_of_two() || refused % 1000 == 0 {
+        if refused.is_power_of_two() || refused.is_multiple_of(1000) {
             warn!(target: "hal9::engine", task = %hex::encode(id.0), held = self.tasks.len(), max, refused, "memory full of unfinished tasks; task refused (this node stays out of it)");
         } else {
             debug!(target: "hal9::engine", task = %hex::encode(id.0), "memory full; task refused");
