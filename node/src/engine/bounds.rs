@@ -419,6 +419,14 @@ mod tests {
         }
     }
 
+    async fn net(engine: EngineConfig) -> TestNet {
+        let opts = TestNetOptions {
+            engine,
+            ..Default::default()
+        };
+        TestNet::new(3, opts).await.expect("test network starts")
+    }
+
     fn cfg() -> EngineConfig {
         EngineConfig {
             commit_timeout_ms: 1_000,
@@ -444,15 +452,7 @@ mod tests {
             evict_after_ms: 200,
             ..slow()
         };
-        let net = TestNet::new(
-            3,
-            TestNetOptions {
-                engine,
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap();
+        let net = net(engine).await;
         let program = net.publish(0, &echo()).await.unwrap();
         let id = net.submit(0, &program, b"evict me", 3, 1).await.unwrap();
         let e = &net.nodes[0].engine;
@@ -509,15 +509,7 @@ mod tests {
             evict_after_ms: 3_600_000,
             ..slow()
         };
-        let net = TestNet::new(
-            3,
-            TestNetOptions {
-                engine,
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap();
+        let net = net(engine).await;
         let program = net.publish(0, &echo()).await.unwrap();
         let mut ids = Vec::new();
         for k in 0..(MIN_TASKS as u64 + 8) {
@@ -554,15 +546,7 @@ mod tests {
             fetch_timeout_ms: 60_000,
             ..Default::default()
         };
-        let net = TestNet::new(
-            3,
-            TestNetOptions {
-                engine,
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap();
+        let net = net(engine).await;
         let e = &net.nodes[0].engine;
         for k in 0..MIN_TASKS as u64 {
             e.submit(task(&missing_program(k), b"x", k)).await.unwrap();
@@ -592,15 +576,7 @@ mod tests {
             fetch_timeout_ms: 4_000,
             ..cfg()
         };
-        let net = TestNet::new(
-            3,
-            TestNetOptions {
-                engine,
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap();
+        let net = net(engine).await;
         let e = &net.nodes[0].engine;
         let first = e.submit(task(&missing_program(1), b"a", 1)).await.unwrap();
         let second = e.submit(task(&missing_program(2), b"b", 2)).await.unwrap();
@@ -649,15 +625,7 @@ mod tests {
             reveal_timeout_ms: 5_000,
             ..Default::default()
         };
-        let net = TestNet::new(
-            3,
-            TestNetOptions {
-                engine,
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap();
+        let net = net(engine).await;
         let program = net.publish(0, &echo()).await.unwrap();
         // Warm the program everywhere (fetch and compile), so the task after
         // the flood measures the node, not a cold debug-build compile.
