@@ -1656,12 +1656,18 @@ impl Engine {
                     warn!(target: "hal9::engine", evidence = ?ev, "misbehaviour observed");
                 }
                 Effect::Settled { task, outcomes, .. } => {
+                    let outcomes: Vec<(String, String)> = outcomes
+                        .iter()
+                        .map(|(p, o)| (p.to_string(), outcome_name(*o).to_string()))
+                        .collect();
                     if let Some(rec) = self.tasks.get_mut(&task) {
-                        rec.outcomes = outcomes
-                            .iter()
-                            .map(|(p, o)| (p.to_string(), outcome_name(*o).to_string()))
-                            .collect();
+                        rec.outcomes = outcomes;
                         changed.push(task);
+                    } else {
+                        // Decided and already out of memory: the record in
+                        // the store gets the members' outcomes.
+                        self.update_stored(task, move |r| r.outcomes = outcomes)
+                            .await;
                     }
                 }
                 Effect::Reputation(change) => {
