@@ -38,7 +38,7 @@ impl From<EngineError> for ApiError {
             EngineError::NoVerdict(_) => StatusCode::CONFLICT,
             EngineError::Certificate(_) => StatusCode::UNPROCESSABLE_ENTITY,
             EngineError::Network(_) | EngineError::Output { .. } => StatusCode::BAD_GATEWAY,
-            EngineError::Stopped => StatusCode::SERVICE_UNAVAILABLE,
+            EngineError::Stopped | EngineError::Full { .. } => StatusCode::SERVICE_UNAVAILABLE,
         };
         ApiError::new(code, e.to_string())
     }

@@ -386,3 +386,132 @@ pub async fn tasks(p: TaskBench) -> eyre::Result<String> {
         crate::engine::EngineConfig::default().batch_interval_ms,
     ))
 }
+
+/// Parameters of the memory-bounds benchmark.
+#[derive(Debug, Clone)]
+pub struct BoundsBench {
+    /// Distinct tasks a raw peer gossips at node 0.
+    pub tasks: u64,
+    /// Inline input of each, bytes (at most the inline limit).
+    pub input: usize,
+    /// `consensus.max_tasks_in_memory` of every node.
+    pub cap: usize,
+    /// `consensus.evict_after_ms` of every node.
+    pub evict_after_ms: u64,
+}
+
+/// Resident set size of this process, bytes (Linux; 0 elsewhere).
+pub fn rss_bytes() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))?
+                .split_whitespace()
+                .nth(1)?
+                .parse::<u64>()
+                .ok()
+        })
+        .map_or(0, |kb| kb * 1024)
+}
+
+/// Floods node 0 of a 3-node in-process network with distinct gossiped
+/// tasks (programs nobody has, inline inputs) and prints the process RSS
+/// and the engine's bounded state before, at peak and after.
+pub async fn bounds(p: BoundsBench) -> eyre::Result<String> {
+    use hal9_api::SubmitTask;
+
+    use crate::{
+        api_tasks::build_task,
+        engine::{EngineConfig, TASKS_TOPIC, cid::RawCid, spec::MAX_INLINE_INPUT},
+        testnet::{TestNet, TestNetOptions},
+    };
+    if p.input > MAX_INLINE_INPUT {
+        bail!("--input must be at most {MAX_INLINE_INPUT} bytes");
+    }
+    let engine = EngineConfig {
+        max_tasks_in_memory: p.cap,
+        evict_after_ms: p.evict_after_ms,
+        commit_timeout_ms: 5_000,
+        reveal_timeout_ms: 2_000,
+        fetch_timeout_ms: 2_000,
+        ..Default::default()
+    };
+    let net = TestNet::new(
+        3,
+        TestNetOptions {
+            engine,
+            ..Default::default()
+        },
+    )
+    .await?;
+    let attacker = net.raw_peer(TASKS_TOPIC).await?;
+    let e = net.nodes[0].engine.clone();
+    let rss_before = rss_bytes();
+    let peak = Arc::new(AtomicU64::new(rss_before));
+    let peak_tasks = Arc::new(AtomicU64::new(0));
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let sampler = {
+        let (e, peak, peak_tasks, stop) =
+            (e.clone(), peak.clone(), peak_tasks.clone(), stop.clone());
+        tokio::spawn(async move {
+            while !stop.load(Ordering::Relaxed) {
+                peak.fetch_max(rss_bytes(), Ordering::Relaxed);
+                if let Ok(b) = e.bounds().await {
+                    peak_tasks.fetch_max(b.tasks_in_memory as u64, Ordering::Relaxed);
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        })
+    };
+    let started = Instant::now();
+    for k in 0..p.tasks {
+        let mut input = vec![0u8; p.input.max(8)];
+        input[..8].copy_from_slice(&k.to_be_bytes());
+        let msg = build_task(&SubmitTask {
+            program: RawCid::of(format!("bench: no such program {k}").as_bytes()).to_string(),
+            input_hex: hex::encode(&input),
+            replicas: 3,
+            fuel: None,
+            nonce: Some(k),
+            fee: None,
+        })
+        .map_err(|e| eyre!("{e:?}"))?;
+        attacker.publish(TASKS_TOPIC, msg.encode()).await?;
+        if k % 100 == 99 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+    let flood = started.elapsed();
+    // Let every flood task time out and its grace period pass.
+    tokio::time::sleep(Duration::from_millis(10_000 + p.evict_after_ms.min(20_000))).await;
+    stop.store(true, Ordering::Relaxed);
+    sampler.await?;
+    let b = e.bounds().await?;
+    let mib = |v: u64| v as f64 / (1 << 20) as f64;
+    Ok(format!(
+        "bounds bench: 3 in-process nodes, {} distinct gossiped tasks of {} B input at node 0, \
+         max_tasks_in_memory={} evict_after_ms={}\n\
+         \x20 flood sent in:            {:.2} s\n\
+         \x20 process RSS:              before {:.1} MiB, peak {:.1} MiB, after {:.1} MiB\n\
+         \x20 node 0 tasks in memory:   peak sampled {}, peak gauge {}, now {} (cap {})\n\
+         \x20 node 0 refused / evicted: {} tasks refused, {} evicted, {} executions refused\n\
+         \x20 node 0 driver tasks:      {}",
+        p.tasks,
+        p.input,
+        p.cap,
+        p.evict_after_ms,
+        flood.as_secs_f64(),
+        mib(rss_before),
+        mib(peak.load(Ordering::Relaxed)),
+        mib(rss_bytes()),
+        peak_tasks.load(Ordering::Relaxed),
+        b.tasks_in_memory_peak,
+        b.tasks_in_memory,
+        b.max_tasks_in_memory,
+        b.tasks_refused,
+        b.tasks_evicted,
+        b.executions_refused,
+        b.driver_tasks,
+    ))
+}

@@ -20,6 +20,76 @@ pub struct NodeConfig {
     pub consensus: crate::engine::EngineConfig,
     /// Settlement chain; off (standalone mode) while `rpc_url` is empty.
     pub chain: ChainConfig,
+    /// Retention of the node store.
+    pub store: StoreConfig,
+}
+
+/// Store retention (the `[store]` section).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct StoreConfig {
+    /// Finished task records (with their votes), done or abandoned outbox
+    /// entries and peer records not seen for longer than this are pruned,
+    /// at start and every `prune_interval_secs`; 0 keeps them forever.
+    /// Nothing the settlement outbox still owes is ever pruned.
+    pub retention_hours: u64,
+    /// Seconds between retention passes.
+    pub prune_interval_secs: u64,
+    /// Most peer records kept (keyed by remote PeerIds, free to make): the
+    /// least recently seen are removed first.
+    pub max_peer_records: usize,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        Self {
+            retention_hours: 7 * 24,
+            prune_interval_secs: 3600,
+            max_peer_records: crate::store::DEFAULT_MAX_PEERS,
+        }
+    }
+}
+
+/// Bounds that flags and `HAL9_*` variables override (flag > env > file).
+#[derive(Debug, Clone, Default, clap::Args)]
+#[command(next_help_heading = "Bounds")]
+pub struct BoundsOverrides {
+    /// Prune finished records older than this many hours (0: keep forever); overrides `store.retention_hours`.
+    #[arg(long, env = "HAL9_RETENTION_HOURS")]
+    pub retention_hours: Option<u64>,
+    /// Most peer records kept; overrides `store.max_peer_records`.
+    #[arg(long, env = "HAL9_MAX_PEER_RECORDS")]
+    pub max_peer_records: Option<usize>,
+    /// Most task records in memory; overrides `consensus.max_tasks_in_memory`.
+    #[arg(long, env = "HAL9_MAX_TASKS_IN_MEMORY")]
+    pub max_tasks_in_memory: Option<usize>,
+    /// Finished tasks leave memory after this many ms; overrides `consensus.evict_after_ms`.
+    #[arg(long, env = "HAL9_EVICT_AFTER_MS")]
+    pub evict_after_ms: Option<u64>,
+    /// Executions queued beyond the running ones; overrides `consensus.max_queued_executions`.
+    #[arg(long, env = "HAL9_MAX_QUEUED_EXECUTIONS")]
+    pub max_queued_executions: Option<usize>,
+}
+
+impl BoundsOverrides {
+    /// Applies the overrides that are set.
+    pub fn apply(&self, cfg: &mut NodeConfig) {
+        if let Some(h) = self.retention_hours {
+            cfg.store.retention_hours = h;
+        }
+        if let Some(n) = self.max_peer_records {
+            cfg.store.max_peer_records = n;
+        }
+        if let Some(n) = self.max_tasks_in_memory {
+            cfg.consensus.max_tasks_in_memory = n;
+        }
+        if let Some(ms) = self.evict_after_ms {
+            cfg.consensus.evict_after_ms = ms;
+        }
+        if let Some(n) = self.max_queued_executions {
+            cfg.consensus.max_queued_executions = n;
+        }
+    }
 }
 
 /// Settlement chain settings (chain mode).
@@ -146,6 +216,20 @@ impl NodeConfig {
                 c.rpc_url
             );
         }
+        let s = &self.store;
+        if s.prune_interval_secs == 0 {
+            bail!("store.prune_interval_secs must be at least 1");
+        }
+        if s.max_peer_records == 0 {
+            bail!("store.max_peer_records must be at least 1");
+        }
+        let min = crate::engine::bounds::MIN_TASKS;
+        if self.consensus.max_tasks_in_memory < min {
+            bail!(
+                "consensus.max_tasks_in_memory must be at least {min}, found {}",
+                self.consensus.max_tasks_in_memory
+            );
+        }
         if c.poll_interval_ms < 50 {
             bail!(
                 "chain.poll_interval_ms must be at least 50, found {}",
@@ -229,6 +313,17 @@ batch_interval_ms = {bi}
 fetch_timeout_ms = {ft}
 # Plugin executions run at once.
 max_concurrent_executions = {mce}
+# Executions waiting for a slot beyond the running ones; when full, this node
+# does not execute the task (it stays silent for it). Flag --max-queued-executions.
+max_queued_executions = {mqe}
+# Most task records in memory (at least 16). When full the oldest finished task
+# leaves memory; when all are unfinished, new tasks are refused.
+# Flag --max-tasks-in-memory, env HAL9_MAX_TASKS_IN_MEMORY.
+max_tasks_in_memory = {mtm}
+# A finished task leaves memory this many ms after it ended (in chain mode not
+# while a settlement is owed); the API then reads it from the store.
+# Flag --evict-after-ms, env HAL9_EVICT_AFTER_MS.
+evict_after_ms = {eam}
 
 [chain]
 # Settlement chain JSON-RPC endpoint. Empty: standalone mode (committees from
@@ -250,6 +345,17 @@ poll_interval_ms = {poll}
 takeover_delay_ms = {take}
 # Challenge a settled verdict that this node's own execution contradicts.
 challenge = {chal}
+
+[store]
+# Finished tasks (with their votes), done or abandoned settlement entries and
+# peers not seen for longer than this are pruned (0: keep forever); anything
+# still owed on chain is kept. Flag --retention-hours, env HAL9_RETENTION_HOURS.
+retention_hours = {ret}
+# Seconds between retention passes (one also runs at start).
+prune_interval_secs = {pint}
+# Most peer records kept; the least recently seen go first.
+# Flag --max-peer-records, env HAL9_MAX_PEER_RECORDS.
+max_peer_records = {mpr}
 "#,
             listen = list(&n.listen),
             bootstrap = list(&n.bootstrap),
@@ -275,6 +381,12 @@ challenge = {chal}
             bi = self.consensus.batch_interval_ms,
             ft = self.consensus.fetch_timeout_ms,
             mce = self.consensus.max_concurrent_executions,
+            mqe = self.consensus.max_queued_executions,
+            mtm = self.consensus.max_tasks_in_memory,
+            eam = self.consensus.evict_after_ms,
+            ret = self.store.retention_hours,
+            pint = self.store.prune_interval_secs,
+            mpr = self.store.max_peer_records,
             rpc = self.chain.rpc_url,
             dep = self.chain.deployment,
             okey = self.chain.operator_key,

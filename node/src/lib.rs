@@ -17,6 +17,7 @@ pub mod devnet;
 pub mod engine;
 pub mod home;
 pub mod notes;
+pub mod retention;
 pub mod runtime;
 pub mod store;
 pub mod testnet;

@@ -47,6 +47,7 @@ pub async fn run(home: Home, cfg: NodeConfig) -> eyre::Result<()> {
         .await
         .map_err(|e| eyre!("store task: {e}"))??;
     let store = Arc::new(store);
+    store.set_max_peers(cfg.store.max_peer_records);
 
     let validators = load_validators(&home, &cfg)?;
     let mut cfg = cfg;
@@ -107,6 +108,7 @@ pub async fn run(home: Home, cfg: NodeConfig) -> eyre::Result<()> {
     };
     let gossip = engine.gossip_validators(&inbound);
     gossip.register(&mut registry);
+    engine.register_metrics(&mut registry);
     tasks.spawn(async move {
         engine.run().await;
         "consensus engine"
@@ -151,6 +153,13 @@ pub async fn run(home: Home, cfg: NodeConfig) -> eyre::Result<()> {
         });
     }
     redial_known_peers(&net, &store).await;
+    {
+        let (s2, scfg) = (store.clone(), cfg.store.clone());
+        tasks.spawn(async move {
+            crate::retention::run(s2, scfg).await;
+            "store retention"
+        });
+    }
 
     let state = ApiState {
         net: net.clone(),

@@ -128,6 +128,36 @@ impl TestNet {
         Ok(Self { nodes, _dir: dir })
     }
 
+    /// A bare libp2p peer (no validation of its own) connected to node 0
+    /// and in node 0's mesh of `topic`: a flooding attacker.
+    pub async fn raw_peer(&self, topic: &str) -> eyre::Result<NetworkHandle> {
+        let node0 = &self.nodes[0].net;
+        let addr = node0
+            .listen_addrs()
+            .await?
+            .into_iter()
+            .next()
+            .ok_or_else(|| eyre!("node 0 does not listen"))?;
+        let mut cfg = NetworkConfig::local_tcp();
+        cfg.bootstrap = vec![addr.with(hal9_p2p::multiaddr_p2p(node0.local_peer_id()))];
+        cfg.publish_queue = 1 << 16;
+        let mut registry = Registry::default();
+        let (network, net, _events) =
+            Network::new(Keypair::generate_ed25519(), cfg, &mut registry).await?;
+        tokio::spawn(network.run());
+        net.subscribe(topic, usize::MAX, |_: &hal9_p2p::PeerId, _: &[u8]| {
+            hal9_p2p::Validation::Accept
+        })
+        .await?;
+        for _ in 0..400 {
+            if !net.topic_peers(topic).await?.is_empty() {
+                return Ok(net);
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        Err(eyre!("the raw peer never joined the mesh of {topic}"))
+    }
+
     /// Adds `wasm` to node `i`'s content store (pinned) and returns its CID.
     pub async fn publish(&self, i: usize, wasm: &[u8]) -> eyre::Result<String> {
         let cid = self.nodes[i]

@@ -178,27 +178,56 @@ impl OutboxMetrics {
 pub struct Outbox {
     store: Arc<Store>,
     notify: Arc<Notify>,
+    /// Pending entries per on-chain task id (hex): the engine keeps a task
+    /// in memory while anything is owed for it.
+    owed: Arc<parking_lot::Mutex<std::collections::HashMap<String, u32>>>,
 }
 
 impl Outbox {
-    /// An outbox over `store`.
+    /// An outbox over `store`; its index of owed tasks is loaded from the
+    /// store's pending index (O(pending)).
     pub fn new(store: Arc<Store>) -> Self {
+        let mut owed = std::collections::HashMap::new();
+        match store.outbox_pending::<OutboxEntry>() {
+            Ok(entries) => {
+                for e in entries
+                    .into_iter()
+                    .filter(|e| e.state == EntryState::Pending)
+                {
+                    *owed.entry(e.task).or_insert(0) += 1;
+                }
+            }
+            Err(e) => warn!(target: TARGET, error = %e, "cannot read the pending outbox entries"),
+        }
         Self {
             store,
             notify: Arc::new(Notify::new()),
+            owed: Arc::new(parking_lot::Mutex::new(owed)),
         }
+    }
+
+    /// Whether an entry is still pending for the on-chain task `task`.
+    pub fn owes(&self, task: &[u8; 32]) -> bool {
+        self.owed.lock().contains_key(&hex::encode(task))
+    }
+
+    /// Tasks with a pending entry.
+    pub fn owed_count(&self) -> usize {
+        self.owed.lock().len()
     }
 
     /// Durably enqueues `entry` unless one for the same action and task exists.
     pub async fn enqueue(&self, entry: OutboxEntry) {
         let store = self.store.clone();
         let key = entry.key();
+        let task = entry.task.clone();
         let res =
             tokio::task::spawn_blocking(move || store.insert_outbox_new(&entry.key(), &entry))
                 .await;
         match res {
             Ok(Ok(true)) => {
                 debug!(target: TARGET, %key, "enqueued");
+                *self.owed.lock().entry(task).or_insert(0) += 1;
                 self.notify.notify_one();
             }
             Ok(Ok(false)) => {}
@@ -207,10 +236,11 @@ impl Outbox {
         }
     }
 
-    /// All entries.
-    pub async fn entries(&self) -> Vec<OutboxEntry> {
+    /// The pending entries, read through the store's pending index: a poll
+    /// costs O(pending), not O(history).
+    pub async fn pending(&self) -> Vec<OutboxEntry> {
         let store = self.store.clone();
-        match tokio::task::spawn_blocking(move || store.outbox::<OutboxEntry>()).await {
+        match tokio::task::spawn_blocking(move || store.outbox_pending::<OutboxEntry>()).await {
             Ok(Ok(v)) => v,
             Ok(Err(e)) => {
                 warn!(target: TARGET, error = %e, "cannot read the outbox");
@@ -223,10 +253,20 @@ impl Outbox {
     async fn save(&self, entry: &OutboxEntry) {
         let store = self.store.clone();
         let e = entry.clone();
-        if let Ok(Err(err)) =
-            tokio::task::spawn_blocking(move || store.put_outbox(&e.key(), &e)).await
-        {
-            warn!(target: TARGET, error = %err, "cannot update an outbox entry");
+        let pending = e.state == EntryState::Pending;
+        match tokio::task::spawn_blocking(move || store.put_outbox(&e.key(), &e, pending)).await {
+            Ok(Ok(())) if !pending => {
+                let mut owed = self.owed.lock();
+                if let Some(n) = owed.get_mut(&entry.task) {
+                    *n = n.saturating_sub(1);
+                    if *n == 0 {
+                        owed.remove(&entry.task);
+                    }
+                }
+            }
+            Ok(Ok(())) => {}
+            Ok(Err(err)) => warn!(target: TARGET, error = %err, "cannot update an outbox entry"),
+            Err(err) => warn!(target: TARGET, error = %err, "cannot update an outbox entry"),
         }
     }
 
@@ -241,8 +281,9 @@ impl Outbox {
             if engine.is_stopped() {
                 break;
             }
-            let entries = self.entries().await;
-            let pending: Vec<_> = entries
+            let pending: Vec<_> = self
+                .pending()
+                .await
                 .into_iter()
                 .filter(|e| e.state == EntryState::Pending)
                 .collect();

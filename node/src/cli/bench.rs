@@ -13,12 +13,30 @@ pub(crate) enum BenchCommand {
     Ipfs(IpfsArgs),
     /// Plugin compile time, instantiate + call latency, WASM vs native throughput.
     Plugins(hal9_plugins::cli::BenchPluginsArgs),
+    /// Process RSS and engine state under a flood of distinct gossiped tasks (in-process).
+    Bounds(BoundsArgs),
     /// Throughput of the pure consensus core (decode, verify and apply vote batches).
     Consensus {
         /// Tasks to push through the core.
         #[arg(long, default_value_t = 20_000)]
         tasks: usize,
     },
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct BoundsArgs {
+    /// Distinct tasks gossiped at node 0.
+    #[arg(long, default_value_t = 5_000)]
+    tasks: u64,
+    /// Inline input of each task, bytes.
+    #[arg(long, default_value_t = 16 * 1024)]
+    input: usize,
+    /// consensus.max_tasks_in_memory of every node.
+    #[arg(long, default_value_t = 256)]
+    cap: usize,
+    /// consensus.evict_after_ms of every node.
+    #[arg(long, default_value_t = 1_000)]
+    evict_after_ms: u64,
 }
 
 #[derive(Debug, Args)]
@@ -81,6 +99,17 @@ impl BenchCommand {
             BenchCommand::Consensus { tasks } => {
                 let report = tokio::task::spawn_blocking(move || {
                     hal9_consensus::bench::core_throughput(tasks)
+                })
+                .await?;
+                println!("{report}");
+                Ok(())
+            }
+            BenchCommand::Bounds(a) => {
+                let report = bench::bounds(bench::BoundsBench {
+                    tasks: a.tasks,
+                    input: a.input,
+                    cap: a.cap,
+                    evict_after_ms: a.evict_after_ms,
                 })
                 .await?;
                 println!("{report}");

@@ -55,6 +55,8 @@ pub(crate) struct RunArgs {
     home: HomeArgs,
     #[command(flatten)]
     network: NetworkOverrides,
+    #[command(flatten)]
+    bounds: crate::config::BoundsOverrides,
     /// Control API address.
     #[arg(long, env = "HAL9_API_LISTEN", help_heading = "API")]
     api_listen: Option<SocketAddr>,
@@ -84,6 +86,7 @@ impl RunArgs {
         let mut cfg = NodeConfig::load(&home.path(CONFIG_FILE))?;
         self.network.apply(&mut cfg.network);
         chain.apply(&mut cfg.chain);
+        self.bounds.apply(&mut cfg);
         if let Some(a) = self.api_listen {
             cfg.api.listen = a;
         }

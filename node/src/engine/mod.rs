@@ -7,6 +7,7 @@
 //! A member persists its vote before the batch that carries it leaves, so a
 //! restart can never make it vote twice differently.
 
+pub mod bounds;
 pub mod cid;
 pub mod content;
 pub mod failure;
@@ -73,6 +74,18 @@ pub struct EngineConfig {
     pub fetch_timeout_ms: u64,
     /// Executions run at once.
     pub max_concurrent_executions: usize,
+    /// Executions waiting for a slot beyond the running ones; when full, a
+    /// member refuses the execution and stays silent for the task.
+    pub max_queued_executions: usize,
+    /// Most task records held in memory (the consensus driver's task state
+    /// follows the same cap). When full, the oldest finished task leaves
+    /// memory at once; when every held task is unfinished, new gossiped or
+    /// submitted tasks are refused.
+    pub max_tasks_in_memory: usize,
+    /// A finished task (and its input) leaves memory this long after it
+    /// ended, ms; in chain mode not before nothing is owed for it in the
+    /// settlement outbox. The API then serves it from the store.
+    pub evict_after_ms: u64,
 }
 
 impl Default for EngineConfig {
@@ -84,6 +97,9 @@ impl Default for EngineConfig {
             batch_interval_ms: 20,
             fetch_timeout_ms: 30_000,
             max_concurrent_executions: 2,
+            max_queued_executions: 64,
+            max_tasks_in_memory: 10_000,
+            evict_after_ms: 30_000,
         }
     }
 }
@@ -114,6 +130,16 @@ pub enum EngineError {
         /// Why.
         reason: String,
     },
+    /// The engine holds as many unfinished tasks as it may.
+    #[error(
+        "the node is full: {held} unfinished tasks held, the configured maximum is {max}; retry later"
+    )]
+    Full {
+        /// Tasks held.
+        held: usize,
+        /// `consensus.max_tasks_in_memory`.
+        max: usize,
+    },
     /// The engine has stopped.
     #[error("the consensus engine has stopped")]
     Stopped,
@@ -130,6 +156,9 @@ enum Command {
     },
     List {
         reply: oneshot::Sender<Vec<TaskRecord>>,
+    },
+    Bounds {
+        reply: oneshot::Sender<bounds::BoundsReport>,
     },
     Verify {
         id: TaskId,
@@ -159,6 +188,8 @@ pub struct EngineHandle {
     tx: mpsc::Sender<Command>,
     finished: broadcast::Sender<TaskId>,
     content: Arc<dyn ContentSource>,
+    store: Arc<Store>,
+    metrics: bounds::EngineMetrics,
 }
 
 impl EngineHandle {
@@ -208,9 +239,17 @@ impl EngineHandle {
         self.call(|reply| Command::Submit { msg, reply }).await?
     }
 
-    /// A task record.
+    /// A task record: from memory, or for a task that left memory, from the store.
     pub async fn get(&self, id: TaskId) -> Result<Option<TaskRecord>, EngineError> {
-        self.call(|reply| Command::Get { id, reply }).await
+        match self.call(|reply| Command::Get { id, reply }).await? {
+            Some(rec) => Ok(Some(rec)),
+            None => Ok(bounds::load(&self.store, &id, &self.metrics).await),
+        }
+    }
+
+    /// Sizes of the engine's bounded state.
+    pub async fn bounds(&self) -> Result<bounds::BoundsReport, EngineError> {
+        self.call(|reply| Command::Bounds { reply }).await
     }
 
     /// Waits until the task has ended or `timeout` passed; returns the record.
@@ -234,9 +273,21 @@ impl EngineHandle {
         }
     }
 
-    /// All tasks.
+    /// All tasks: those in memory and those only in the store.
     pub async fn list(&self) -> Result<Vec<TaskRecord>, EngineError> {
-        self.call(|reply| Command::List { reply }).await
+        let mut all = self.call(|reply| Command::List { reply }).await?;
+        let store = self.store.clone();
+        let stored = tokio::task::spawn_blocking(move || store.tasks::<TaskRecord>())
+            .await
+            .map_err(|_| EngineError::Stopped)?
+            .unwrap_or_else(|e| {
+                warn!(target: "hal9::engine", error = %e, "cannot list the stored tasks");
+                Vec::new()
+            });
+        let held: std::collections::HashSet<String> = all.iter().map(|r| r.id.clone()).collect();
+        all.extend(stored.into_iter().filter(|r| !held.contains(&r.id)));
+        all.sort_by_key(|r| r.seen_at_ms);
+        Ok(all)
     }
 
     /// Checks a task's certificate independently.
@@ -819,7 +870,13 @@ pub struct Engine {
     exec_tx: mpsc::Sender<ExecDone>,
     exec_rx: mpsc::Receiver<ExecDone>,
     exec_slots: Arc<tokio::sync::Semaphore>,
+    /// Executions spawned and not reported back yet (running or queued).
+    exec_inflight: usize,
     program_digests: ProgramDigests,
+    /// Finished tasks still in memory, by when they were first seen finished.
+    ended: HashMap<TaskId, u64>,
+    ended_order: std::collections::BTreeSet<(u64, TaskId)>,
+    metrics: bounds::EngineMetrics,
     finished: broadcast::Sender<TaskId>,
     fault: Fault,
     chain: Option<onchain::ChainCtx>,
@@ -899,6 +956,9 @@ impl Engine {
         let ccfg = hal9_consensus::Config {
             commit_timeout_ms: cfg.commit_timeout_ms,
             reveal_timeout_ms: cfg.reveal_timeout_ms,
+            // The driver's task state follows the engine's cap, with room
+            // for decided tasks it still settles after the engine let them go.
+            max_tasks: 2 * cfg.max_tasks_in_memory.max(bounds::MIN_TASKS),
             ..Default::default()
         };
         let mut driver = Driver::new(local, ccfg, validators.clone()).with_metrics(metrics);
@@ -915,16 +975,23 @@ impl Engine {
         let (in_tx, in_rx) = mpsc::channel(4096);
         let (exec_tx, exec_rx) = mpsc::channel(1024);
         let (finished, _) = broadcast::channel(1024);
+        let metrics = bounds::EngineMetrics::default();
         let handle = EngineHandle {
             tx: cmd_tx,
             finished: finished.clone(),
             content: content.clone(),
+            store: store.clone(),
+            metrics: metrics.clone(),
         };
         let engine = Self {
             exec_slots: Arc::new(tokio::sync::Semaphore::new(
                 cfg.max_concurrent_executions.max(1),
             )),
+            exec_inflight: 0,
             program_digests: ProgramDigests::default(),
+            ended: HashMap::new(),
+            ended_order: Default::default(),
+            metrics,
             cfg,
             keypair,
             driver,
@@ -1010,8 +1077,12 @@ impl Engine {
             }
         };
         let now = now_ms();
-        // Records first: the restored votes' effects look them up.
+        let stored = tasks.len();
+        // Records first: the restored votes' effects look them up. Finished
+        // tasks stay in the store (the API loads them from there), except in
+        // chain mode those the settlement outbox still owes something for.
         let mut to_resume = Vec::new();
+        let mut finished = Vec::new();
         for rec in tasks {
             let Some(id) = hex::decode(&rec.id)
                 .ok()
@@ -1020,6 +1091,12 @@ impl Engine {
                 continue;
             };
             let id = TaskId(id);
+            if rec.is_final() && !self.owed(&id, &rec) {
+                continue;
+            }
+            if rec.is_final() {
+                finished.push(id);
+            }
             if let Ok(input) = hex::decode(&rec.input) {
                 self.inputs.insert(id, input.into());
             }
@@ -1047,6 +1124,9 @@ impl Engine {
             self.restore_waiting(id, &rec);
             self.tasks.insert(id, rec);
         }
+        for id in finished {
+            self.note_final(id, now);
+        }
         let mut voted = std::collections::HashSet::new();
         for v in votes.iter().filter_map(VoteRecord::to_vote) {
             let unfinished = self.tasks.get(&v.task).is_some_and(|r| !r.is_final());
@@ -1069,7 +1149,11 @@ impl Engine {
             self.carry_out(fx).await;
             resumed += 1;
         }
-        info!(target: "hal9::engine", tasks = self.tasks.len(), resumed, restored_votes = voted.len(), "engine state reloaded");
+        info!(target: "hal9::engine", stored, in_memory = self.tasks.len(), resumed, restored_votes = voted.len(), "engine state reloaded");
+        if self.tasks.len() > self.cfg.max_tasks_in_memory {
+            warn!(target: "hal9::engine", in_memory = self.tasks.len(), max = self.cfg.max_tasks_in_memory, "more unfinished tasks restored than consensus.max_tasks_in_memory; new tasks are refused until they end");
+        }
+        self.note_sizes();
     }
 
     /// Runs the engine until every handle and the inbound sender are dropped.
@@ -1106,10 +1190,13 @@ impl Engine {
                     if now >= next_sweep {
                         next_sweep = now + onchain::EXPIRY_SWEEP_MS;
                         self.expire_waiting(now).await;
+                        self.evict_finished(now);
+                        self.note_input_bytes();
                     }
                 }
                 _ = sleep => self.fire_timers().await,
             }
+            self.note_sizes();
         }
         info!(target: "hal9::engine", "engine stopped");
     }
@@ -1118,7 +1205,16 @@ impl Engine {
         match cmd {
             Command::Submit { msg, reply } => {
                 let id = msg.id;
-                if !self.tasks.contains_key(&id) {
+                if !self.known(&id).await {
+                    // In chain mode the fee is already escrowed: never refused.
+                    let must = self.chain_mode();
+                    if !self.admit(&id, must).await {
+                        let _ = reply.send(Err(EngineError::Full {
+                            held: self.tasks.len(),
+                            max: self.cfg.max_tasks_in_memory,
+                        }));
+                        return;
+                    }
                     // In chain mode the fee is escrowed and the input named
                     // by CID by now: members start from `TaskPosted`, and a
                     // failed gossip is no reason to report a failure.
@@ -1158,8 +1254,18 @@ impl Engine {
                 all.sort_by_key(|r| r.seen_at_ms);
                 let _ = reply.send(all);
             }
+            Command::Bounds { reply } => {
+                let _ = reply.send(self.bounds_report());
+            }
             Command::Verify { id, reply } => {
-                let _ = reply.send(self.verify(id));
+                let res = match self.tasks.get(&id) {
+                    Some(rec) => self.verify(id, rec),
+                    None => match bounds::load(&self.store, &id, &self.metrics).await {
+                        Some(rec) => self.verify(id, &rec),
+                        None => Err(EngineError::UnknownTask(hex::encode(id.0))),
+                    },
+                };
+                let _ = reply.send(res);
             }
             Command::Reputation { reply } => {
                 let mut v: Vec<_> = self
@@ -1178,11 +1284,7 @@ impl Engine {
         }
     }
 
-    fn verify(&self, id: TaskId) -> Result<VerifyReport, EngineError> {
-        let rec = self
-            .tasks
-            .get(&id)
-            .ok_or_else(|| EngineError::UnknownTask(hex::encode(id.0)))?;
+    fn verify(&self, id: TaskId, rec: &TaskRecord) -> Result<VerifyReport, EngineError> {
         let v = rec
             .verdict
             .as_ref()
@@ -1236,7 +1338,7 @@ impl Engine {
             Inbound::Task(t) => {
                 if self.chain_mode() {
                     self.chain_on_task(t, false).await;
-                } else if !self.tasks.contains_key(&t.id) {
+                } else if !self.known(&t.id).await && self.admit(&t.id, false).await {
                     self.on_task(t).await;
                 }
             }
@@ -1321,10 +1423,13 @@ impl Engine {
         self.carry_out(fx).await;
     }
 
-    async fn persist_task(&self, id: TaskId) {
+    async fn persist_task(&mut self, id: TaskId) {
         let Some(rec) = self.tasks.get(&id).cloned() else {
             return;
         };
+        if rec.is_final() {
+            self.note_final(id, now_ms());
+        }
         let store = self.store.clone();
         let res = tokio::task::spawn_blocking(move || store.put_task(&rec.id, &rec)).await;
         if let Ok(Err(e)) = res {
@@ -1393,6 +1498,7 @@ impl Engine {
     }
 
     async fn on_exec_done(&mut self, done: ExecDone) {
+        self.exec_inflight = self.exec_inflight.saturating_sub(1);
         let now = now_ms();
         let fx = match done.result {
             ExecResult::Failure(failure, detail) => {
@@ -1474,7 +1580,18 @@ impl Engine {
         matches!(self.fault, Fault::WrongRanksSilent(_)) && self.wrong_for(task)
     }
 
-    fn spawn_execution(&self, job: ExecJob) {
+    /// Most executions spawned at once: the running ones and the queue.
+    fn exec_capacity(&self) -> usize {
+        self.cfg.max_concurrent_executions.max(1) + self.cfg.max_queued_executions
+    }
+
+    /// Starts an execution when the bounded queue has room; false when it
+    /// is full (the caller makes this member stay silent for the task).
+    fn spawn_execution(&mut self, job: ExecJob) -> bool {
+        if self.exec_inflight >= self.exec_capacity() {
+            return false;
+        }
+        self.exec_inflight += 1;
         let wrong = self.wrong_for(&job.task);
         let ctx = ExecCtx {
             content: self.content.clone(),
@@ -1497,10 +1614,12 @@ impl Engine {
                 })
                 .await;
         });
+        true
     }
 
     async fn carry_out(&mut self, effects: Vec<Effect>) {
         let mut changed = Vec::new();
+        let mut refused = Vec::new();
         for fx in effects {
             self.chain_hooks(&fx).await;
             match fx {
@@ -1525,7 +1644,7 @@ impl Engine {
                         (None, None) => continue,
                     };
                     debug!(target: "hal9::engine", task = %rec.id, ?round, by_cid = input_cid.is_some(), "executing");
-                    self.spawn_execution(ExecJob {
+                    let started = self.spawn_execution(ExecJob {
                         task,
                         round,
                         program,
@@ -1534,6 +1653,9 @@ impl Engine {
                         input_hash: spec.inputHash.0,
                         fuel: spec.fuelLimit,
                     });
+                    if !started {
+                        refused.push((task, round));
+                    }
                 }
                 Effect::Persist(vote) => {
                     let rec = VoteRecord::from_vote(&vote);
@@ -1620,12 +1742,18 @@ impl Engine {
                     warn!(target: "hal9::engine", evidence = ?ev, "misbehaviour observed");
                 }
                 Effect::Settled { task, outcomes, .. } => {
+                    let outcomes: Vec<(String, String)> = outcomes
+                        .iter()
+                        .map(|(p, o)| (p.to_string(), outcome_name(*o).to_string()))
+                        .collect();
                     if let Some(rec) = self.tasks.get_mut(&task) {
-                        rec.outcomes = outcomes
-                            .iter()
-                            .map(|(p, o)| (p.to_string(), outcome_name(*o).to_string()))
-                            .collect();
+                        rec.outcomes = outcomes;
                         changed.push(task);
+                    } else {
+                        // Decided and already out of memory: the record in
+                        // the store gets the members' outcomes.
+                        self.update_stored(task, move |r| r.outcomes = outcomes)
+                            .await;
                     }
                 }
                 Effect::Reputation(change) => {
@@ -1656,6 +1784,29 @@ impl Engine {
                 let _ = self.finished.send(task);
             }
         }
+        for (task, round) in refused {
+            self.refuse_execution(task, round).await;
+        }
+    }
+
+    /// The execution queue is full: this member does not execute `task`, so
+    /// it never commits and the committee counts it as absent.
+    async fn refuse_execution(&mut self, task: TaskId, round: Round) {
+        let capacity = self.exec_capacity();
+        warn!(target: "hal9::engine", task = %hex::encode(task.0), ?round, in_flight = self.exec_inflight, capacity, "execution queue full; not executing this task (this member stays silent)");
+        self.metrics.executions_refused.inc();
+        if let Some(rec) = self.tasks.get_mut(&task) {
+            rec.error = Some(format!(
+                "this node's execution queue was full ({capacity} executions running or queued)"
+            ));
+        }
+        self.persist_task(task).await;
+        let fx = self.driver.apply(Input::ExecutionFailed {
+            task,
+            round,
+            now: now_ms(),
+        });
+        Box::pin(self.carry_out(fx)).await;
     }
 }
 

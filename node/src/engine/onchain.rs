@@ -128,7 +128,7 @@ impl Engine {
 
     /// Makes room for one more gossiped task: evicts the oldest gossiped,
     /// not locally submitted, waiting task.
-    async fn evict_oldest_waiting(&mut self) {
+    pub(super) async fn evict_oldest_waiting(&mut self) {
         let Some(ctx) = self.chain.as_ref() else {
             return;
         };
@@ -270,12 +270,19 @@ impl Engine {
     pub(super) async fn chain_on_task(&mut self, t: TaskMessage, local: bool) {
         let id = t.id;
         if !self.tasks.contains_key(&id) {
+            // Finished and out of memory (see `bounds`), or no room: ignore.
+            if self.known(&id).await {
+                return;
+            }
             while self.awaiting() >= MAX_AWAITING {
                 let before = self.awaiting();
                 self.evict_oldest_waiting().await;
                 if self.awaiting() == before {
                     break; // only local tasks left
                 }
+            }
+            if !self.admit(&id, local).await {
+                return;
             }
             self.tasks.insert(id, Self::blank_record(id, &t.spec));
             self.note_waiting(id, &t.spec, false, local);
@@ -326,6 +333,7 @@ impl Engine {
 
     /// Applies one chain event.
     pub(super) async fn on_chain(&mut self, input: ChainInput) {
+        self.rehydrate_for(&input).await;
         match input {
             ChainInput::Posted {
                 task,
@@ -466,6 +474,7 @@ impl Engine {
         }
         // A real event is never refused: the waiting set is bounded by
         // evicting gossip, and posted tasks cost their submitter a fee.
+        self.admit(&task, true).await;
         self.tasks
             .entry(task)
             .or_insert_with(|| Self::blank_record(task, &spec));
