@@ -1638,7 +1638,13 @@ impl Engine {
                     };
                     // Inline bytes when they came with the gossip (checked
                     // against the spec then), else fetched by CID.
-                    let input = match (self.inputs.get(&task), input_cid) {
+                    // (An input named by CID gossiped with no inline bytes
+                    // leaves an empty entry: that is no input.)
+                    let inline = self
+                        .inputs
+                        .get(&task)
+                        .filter(|i| !i.is_empty() || input_cid.is_none());
+                    let input = match (inline, input_cid) {
                         (Some(i), _) => Some(i.clone()),
                         (None, Some(_)) => None,
                         (None, None) => continue,
