@@ -2,22 +2,25 @@
 //!
 //! The `hal9` binary (`main.rs`) is a thin clap front-end over this library;
 //! the devnet and the end-to-end tests drive real node processes through
-//! [`devnet`] and the `hal9-api` client ([`home::Home::api_client`]).
+//! [`dev::devnet`] and the `hal9-api` client ([`home::Home::api_client`]).
+//!
+//! Each concept sits in the folder its name says:
+//! - [`api`]: the control API's HTTP server (tasks, content, status).
+//! - [`chain`]: chain mode (client and operator key, watcher, outbox,
+//!   attestations, the registry's members).
+//! - [`engine`]: the consensus engine (gossip, execution, effects).
+//! - [`store`]: the redb store and its retention.
+//! - [`dev`]: developer tooling (dev chain on anvil, devnet of processes,
+//!   in-process test network, benchmarks), never used by a running node.
+//! - [`cli`], [`config`], [`home`], [`runtime`] (wires one node), [`notes`].
 
 pub mod api;
-pub mod api_tasks;
-pub mod bench;
 pub mod chain;
-pub mod chain_client;
 pub mod cli;
 pub mod config;
-pub mod content_api;
-pub mod devchain;
-pub mod devnet;
+pub mod dev;
 pub mod engine;
 pub mod home;
 pub mod notes;
-pub mod retention;
 pub mod runtime;
 pub mod store;
-pub mod testnet;

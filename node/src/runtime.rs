@@ -156,7 +156,7 @@ pub async fn run(home: Home, cfg: NodeConfig) -> eyre::Result<()> {
     {
         let (s2, scfg) = (store.clone(), cfg.store.clone());
         tasks.spawn(async move {
-            crate::retention::run(s2, scfg).await;
+            crate::store::retention::run(s2, scfg).await;
             "store retention"
         });
     }

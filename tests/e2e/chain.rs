@@ -24,7 +24,7 @@ use hal9_market::{
     economics::{FeeRates, fee_split},
     governance::Support,
 };
-use hal9_node::devchain::{DevChain, tokens};
+use hal9_node::dev::devchain::{DevChain, tokens};
 use tokio::{net::TcpListener, task::JoinSet};
 
 use crate::harness::{Cluster, bin};

@@ -7,7 +7,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-pub(crate) use hal9_node::devnet::{Cluster, NodeProc};
+pub(crate) use hal9_node::dev::devnet::{Cluster, NodeProc};
 
 /// The `hal9` binary built for this test run.
 pub(crate) fn bin() -> PathBuf {

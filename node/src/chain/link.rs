@@ -63,7 +63,7 @@ impl std::fmt::Debug for ChainLink {
 impl ChainLink {
     /// Connects to `cfg.rpc_url` with the deployment and operator key found in `home`.
     pub async fn connect(home: &Home, cfg: &ChainConfig) -> eyre::Result<Arc<Self>> {
-        let oc = crate::chain_client::connect(home, cfg).await?;
+        let oc = crate::chain::client::connect(home, cfg).await?;
         let deployment = *oc.market.deployment();
         let provider = oc.market.market().provider().clone();
         tracing::info!(target: "hal9::chain", operator = %oc.signer.address(), market = %deployment.market, chain_id = deployment.chain_id, "chain mode");

@@ -1,6 +1,7 @@
 //! Chain mode: committees from `postTask` events, EIP-712 attestations,
 //! and settlement through a persistent outbox.
 //!
+//! - [`client`]: connecting the operator's market client (CLI and node).
 //! - [`link`]: the market client with the operator key, and the registry's
 //!   operator -> PeerId map.
 //! - [`attest`]: the attestations members gossip when they reveal.
@@ -11,6 +12,7 @@
 //!   emits [`ChainInput`]s on its own channel; it never imports the engine.
 
 pub mod attest;
+pub mod client;
 pub mod link;
 pub mod members;
 pub mod outbox;

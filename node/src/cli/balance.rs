@@ -6,7 +6,7 @@ use clap::Args;
 use hal9_market::units::format_tokens;
 
 use super::chain::{ChainArgs, ChainOverrides, Ctx, hal9, positive_amount, tx_json, tx_line, who};
-use crate::chain_client::{connect, connect_read_only};
+use crate::chain::client::{connect, connect_read_only};
 
 /// `hal9 balance [ADDRESS]`.
 #[derive(Debug, Args)]

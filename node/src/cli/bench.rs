@@ -1,6 +1,6 @@
 use clap::{Args, Subcommand};
 
-use crate::bench::{self, GossipBench};
+use crate::dev::bench::{self, GossipBench};
 
 /// `hal9 bench ...`.
 #[derive(Debug, Subcommand)]

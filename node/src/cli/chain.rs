@@ -161,7 +161,7 @@ pub(crate) fn days_to_secs(days: u64) -> eyre::Result<u64> {
 pub(crate) fn who(ctx: &Ctx, given: Option<Address>) -> eyre::Result<Address> {
     match given {
         Some(a) => Ok(a),
-        None => crate::chain_client::operator_address(&ctx.home, &ctx.cfg),
+        None => crate::chain::client::operator_address(&ctx.home, &ctx.cfg),
     }
 }
 

@@ -9,7 +9,7 @@ use hal9_market::governance::{Support, describe_action, parse_proposal_id};
 use hal9_market::units::parse_tokens;
 
 use super::chain::{ChainArgs, ChainOverrides, Ctx, hal9, tx_json, tx_line, when};
-use crate::chain_client::{connect, connect_read_only};
+use crate::chain::client::{connect, connect_read_only};
 
 /// `hal9 dao ...`.
 #[derive(Debug, Subcommand)]

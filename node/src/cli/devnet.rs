@@ -8,8 +8,8 @@ use alloy::primitives::{Address, U256};
 use hal9_api::{SubmitTask, TaskStatus};
 
 use crate::{
-    devchain::{DevChain, tokens},
-    devnet::Cluster,
+    dev::devchain::{DevChain, tokens},
+    dev::devnet::Cluster,
 };
 
 /// `hal9 devnet`.

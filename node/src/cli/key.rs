@@ -7,7 +7,7 @@ use eyre::{Context, bail};
 use hal9_market::keys::{self, KeyFormat};
 
 use super::chain::{ChainArgs, ChainOverrides, Ctx};
-use crate::chain_client::{operator_address, operator_key_path, passphrase};
+use crate::chain::client::{operator_address, operator_key_path, passphrase};
 
 /// `hal9 key ...`.
 #[derive(Debug, Subcommand)]

@@ -5,7 +5,7 @@ use clap::{Args, Subcommand};
 use libp2p::PeerId;
 
 use super::chain::{ChainArgs, ChainOverrides, Ctx, hal9, tx_json, tx_line, who};
-use crate::chain_client::{connect, connect_read_only};
+use crate::chain::client::{connect, connect_read_only};
 use crate::home::KEY_FILE;
 
 /// `hal9 neuron ...`.

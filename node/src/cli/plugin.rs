@@ -14,7 +14,7 @@ use hal9_plugins::{
 };
 
 use super::HomeArgs;
-use crate::content_api::MAX_PROGRAM_BYTES;
+use crate::api::content::MAX_PROGRAM_BYTES;
 
 /// `hal9 plugin ...`.
 #[derive(Debug, Subcommand)]

@@ -4,7 +4,7 @@ use alloy::primitives::Address;
 use clap::{Args, Subcommand};
 
 use super::chain::{ChainArgs, ChainOverrides, Ctx, hal9, who};
-use crate::chain_client::{connect, connect_read_only};
+use crate::chain::client::{connect, connect_read_only};
 
 /// `hal9 rewards ...`.
 #[derive(Debug, Subcommand)]

@@ -8,7 +8,7 @@ use super::chain::{
     ChainArgs, ChainOverrides, Ctx, days_to_secs, hal9, multiplier, positive_amount, tx_json,
     tx_line, when, who,
 };
-use crate::chain_client::{ChainProvider, connect, connect_read_only};
+use crate::chain::client::{ChainProvider, connect, connect_read_only};
 use hal9_market::MarketClient;
 
 /// `hal9 stake ...`.

@@ -406,9 +406,9 @@ mod tests {
     use hal9_api::SubmitTask;
 
     use crate::{
-        api_tasks::build_task,
+        api::tasks::build_task,
         engine::{EngineConfig, EngineError, TASKS_TOPIC, cid::RawCid, records::TaskStatus},
-        testnet::{TestNet, TestNetOptions},
+        dev::testnet::{TestNet, TestNetOptions},
     };
 
     fn echo() -> Vec<u8> {

@@ -2,7 +2,7 @@ use std::time::Duration;
 
 use hal9_node::{
     engine::{EngineConfig, records::TaskStatus},
-    testnet::{TestNet, TestNetOptions},
+    dev::testnet::{TestNet, TestNetOptions},
 };
 
 fn example(name: &str) -> Vec<u8> {

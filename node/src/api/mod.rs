@@ -3,6 +3,9 @@
 //! The wire types, route paths and error body are `hal9-api`'s; this module
 //! serves them and maps the node's own types onto them at the boundary.
 
+pub mod content;
+pub mod tasks;
+
 use std::{
     collections::VecDeque,
     sync::Arc,
@@ -90,8 +93,8 @@ pub fn router(state: ApiState) -> Router {
         .route(routes::STATUS, get(status))
         .route(routes::PEERS, get(peers))
         .route(routes::NOTES, get(list_notes).post(publish_note))
-        .merge(crate::api_tasks::router())
-        .merge(crate::content_api::routes(
+        .merge(crate::api::tasks::router())
+        .merge(crate::api::content::routes(
             state.net.content().config().max_object_bytes,
         ))
         .layer(middleware::from_fn_with_state(state.clone(), auth))

@@ -287,7 +287,7 @@ pub struct TaskBench {
 /// Runs `tasks` trivial (echo) tasks through an in-process network and
 /// prints verified tasks per second and submit-to-verdict latency.
 pub async fn tasks(p: TaskBench) -> eyre::Result<String> {
-    use crate::testnet::{TestNet, TestNetOptions};
+    use crate::dev::testnet::{TestNet, TestNetOptions};
     if p.nodes < usize::from(p.replicas) || p.replicas < 3 {
         bail!("need replicas >= 3 and nodes >= replicas");
     }
@@ -422,9 +422,9 @@ pub async fn bounds(p: BoundsBench) -> eyre::Result<String> {
     use hal9_api::SubmitTask;
 
     use crate::{
-        api_tasks::build_task,
+        api::tasks::build_task,
         engine::{EngineConfig, TASKS_TOPIC, cid::RawCid, spec::MAX_INLINE_INPUT},
-        testnet::{TestNet, TestNetOptions},
+        dev::testnet::{TestNet, TestNetOptions},
     };
     if p.input > MAX_INLINE_INPUT {
         bail!("--input must be at most {MAX_INLINE_INPUT} bytes");

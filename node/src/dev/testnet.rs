@@ -11,7 +11,7 @@ use prometheus_client::registry::Registry;
 use hal9_api::SubmitTask;
 
 use crate::{
-    api_tasks::build_task,
+    api::tasks::build_task,
     engine::{self, Engine, EngineConfig, EngineHandle},
     store::Store,
 };
