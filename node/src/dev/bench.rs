@@ -423,8 +423,8 @@ pub async fn bounds(p: BoundsBench) -> eyre::Result<String> {
 
     use crate::{
         api::tasks::build_task,
-        engine::{EngineConfig, TASKS_TOPIC, cid::RawCid, spec::MAX_INLINE_INPUT},
         dev::testnet::{TestNet, TestNetOptions},
+        engine::{EngineConfig, TASKS_TOPIC, cid::RawCid, spec::MAX_INLINE_INPUT},
     };
     if p.input > MAX_INLINE_INPUT {
         bail!("--input must be at most {MAX_INLINE_INPUT} bytes");

@@ -14,7 +14,7 @@ use alloy::{
 use eyre::{Context, bail, eyre};
 use hal9_market::{DeployConfig, Deployment, MarketClient, deploy_all};
 
-use crate::{config::NodeConfig, devnet::NodeProc, home::CONFIG_FILE};
+use crate::{config::NodeConfig, dev::devnet::NodeProc, home::CONFIG_FILE};
 
 /// One token (18 decimals).
 pub const TOKEN: u128 = 1_000_000_000_000_000_000;

@@ -407,8 +407,8 @@ mod tests {
 
     use crate::{
         api::tasks::build_task,
-        engine::{EngineConfig, EngineError, TASKS_TOPIC, cid::RawCid, records::TaskStatus},
         dev::testnet::{TestNet, TestNetOptions},
+        engine::{EngineConfig, EngineError, TASKS_TOPIC, cid::RawCid, records::TaskStatus},
     };
 
     fn echo() -> Vec<u8> {

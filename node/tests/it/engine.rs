@@ -1,8 +1,8 @@
 use std::time::Duration;
 
 use hal9_node::{
-    engine::{EngineConfig, records::TaskStatus},
     dev::testnet::{TestNet, TestNetOptions},
+    engine::{EngineConfig, records::TaskStatus},
 };
 
 fn example(name: &str) -> Vec<u8> {
