@@ -12,11 +12,13 @@
 //! - [`store`]: the redb store and its retention.
 //! - [`dev`]: developer tooling (dev chain on anvil, devnet of processes,
 //!   in-process test network, benchmarks), never used by a running node.
+//! - [`clock`]: the leaf clock the engine is given (tests drive it).
 //! - [`cli`], [`config`], [`home`], [`runtime`] (wires one node), [`notes`].
 
 pub mod api;
 pub mod chain;
 pub mod cli;
+pub mod clock;
 pub mod config;
 pub mod dev;
 pub mod engine;

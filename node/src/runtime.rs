@@ -1,10 +1,6 @@
 //! Starts a node's services in dependency order and runs them until a signal.
 
-use std::{
-    collections::VecDeque,
-    sync::Arc,
-    time::{Instant, SystemTime, UNIX_EPOCH},
-};
+use std::{collections::VecDeque, sync::Arc, time::Instant};
 
 use eyre::{Context, eyre};
 use hal9_api::{ApiInfo, ReceivedNote};
@@ -28,13 +24,7 @@ const NOTES_KEPT: usize = 1000;
 /// How many remembered peers are dialed at start-up.
 const REDIAL_PEERS: usize = 16;
 
-/// Milliseconds since the Unix epoch.
-pub fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
-}
+pub use crate::clock::now_ms;
 
 /// Runs a node until SIGINT/SIGTERM or until a critical service fails.
 pub async fn run(home: Home, cfg: NodeConfig) -> eyre::Result<()> {

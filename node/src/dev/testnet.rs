@@ -33,6 +33,8 @@ pub struct TestNetOptions {
     pub engine: EngineConfig,
     /// Indices of nodes that report wrong results (needs `fault-injection`).
     pub wrong: Vec<usize>,
+    /// A clock every node's engine runs on instead of the system clock.
+    pub clock: Option<Arc<crate::clock::ManualClock>>,
 }
 
 /// A network of in-process nodes sharing one genesis.
@@ -91,6 +93,10 @@ impl TestNet {
                 store,
                 hal9_consensus::Metrics::register(&mut registry),
             )?;
+            let eng = match &opts.clock {
+                Some(c) => eng.with_clock(c.clone()),
+                None => eng,
+            };
             #[cfg(feature = "fault-injection")]
             let eng = if opts.wrong.contains(&i) {
                 eng.with_wrong_results()

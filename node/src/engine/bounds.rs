@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use tracing::{debug, warn};
 
 use super::{Engine, records::TaskRecord};
-use crate::{chain::ChainInput, runtime::now_ms, store::Store};
+use crate::{chain::ChainInput, store::Store};
 
 /// The smallest cap on task records the engine accepts (a smaller setting
 /// is raised to it).
@@ -346,7 +346,7 @@ impl Engine {
         let final_ = rec.is_final();
         self.tasks.insert(id, rec);
         if final_ {
-            self.note_final(id, now_ms());
+            self.note_final(id, self.now());
         }
         debug!(target: "hal9::engine", task = %hex::encode(id.0), "task read back from the store for a chain event");
     }
@@ -469,6 +469,55 @@ mod tests {
             reveal_timeout_ms: 5_000,
             ..Default::default()
         }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_engine_keeps_time_by_the_injected_clock() {
+        // An hour's grace on a clock that only the test moves: the task
+        // stays in memory however long the test waits, and leaves as soon
+        // as the clock is moved past the grace.
+        let clock = crate::clock::ManualClock::new(crate::clock::now_ms());
+        let opts = TestNetOptions {
+            engine: EngineConfig {
+                evict_after_ms: 3_600_000,
+                commit_timeout_ms: 15_000,
+                reveal_timeout_ms: 3_000,
+                ..Default::default()
+            },
+            clock: Some(clock.clone()),
+            ..Default::default()
+        };
+        let net = TestNet::new(3, opts).await.expect("test network starts");
+        // The clock follows real time while the committee works (its
+        // phases need time to pass), and stops once the task is decided.
+        let ticking = Arc::new(std::sync::atomic::AtomicBool::new(true));
+        let (c2, t2) = (clock.clone(), ticking.clone());
+        tokio::spawn(async move {
+            while t2.load(std::sync::atomic::Ordering::SeqCst) {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                c2.advance(20);
+            }
+        });
+        let program = net.publish(0, &echo()).await.unwrap();
+        let id = net.submit(0, &program, b"tick tock", 3, 1).await.unwrap();
+        let e = &net.nodes[0].engine;
+        let rec = e.wait(id, Duration::from_secs(60)).await.unwrap().unwrap();
+        assert_eq!(rec.status, TaskStatus::Verified, "{rec:?}");
+        ticking.store(false, std::sync::atomic::Ordering::SeqCst);
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        assert_eq!(
+            e.bounds().await.unwrap().tasks_in_memory,
+            1,
+            "the clock has not moved: nothing is evicted"
+        );
+        clock.advance(3_600_000 + 5_000);
+        until(
+            "node 0 to evict the task on the moved clock",
+            Duration::from_secs(10),
+            || async { e.bounds().await.unwrap().tasks_in_memory == 0 },
+        )
+        .await;
+        assert_eq!(&e.output(id).await.unwrap()[..], b"tick tock");
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -42,7 +42,10 @@ use self::{
     records::{TaskRecord, TaskStatus, VerdictRecord, VoteRecord},
     spec::{SpecError, TaskMessage},
 };
-use crate::{runtime::now_ms, store::Store};
+use crate::{
+    clock::{Clock, now_ms},
+    store::Store,
+};
 
 /// Gossip topic of task announcements.
 pub const TASKS_TOPIC: &str = "hal9/tasks/1";
@@ -879,6 +882,8 @@ pub struct Engine {
     metrics: bounds::EngineMetrics,
     finished: broadcast::Sender<TaskId>,
     fault: Fault,
+    /// Where the engine's time comes from (the system clock unless a test injects one).
+    clock: Arc<dyn Clock>,
     chain: Option<onchain::ChainCtx>,
     chain_params: Option<(u16, u16)>,
 }
@@ -1015,6 +1020,7 @@ impl Engine {
             exec_rx,
             finished,
             fault: Fault::from_env(),
+            clock: crate::clock::system(),
             chain: None,
             chain_params: None,
         };
@@ -1023,6 +1029,18 @@ impl Engine {
 
     /// Chain mode: committees come from `postTask` events, verdicts are
     /// attested with the operator key and settled through `outbox`.
+    /// Runs the engine on `clock` instead of the system clock (tests drive
+    /// its timeouts, expiries and evictions by moving the clock).
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Now, on the engine's clock.
+    fn now(&self) -> u64 {
+        self.clock.now_ms()
+    }
+
     pub fn with_chain(
         mut self,
         link: Arc<crate::chain::ChainLink>,
@@ -1076,7 +1094,7 @@ impl Engine {
                 return;
             }
         };
-        let now = now_ms();
+        let now = self.now();
         let stored = tasks.len();
         // Records first: the restored votes' effects look them up. Finished
         // tasks stay in the store (the API loads them from there), except in
@@ -1164,12 +1182,13 @@ impl Engine {
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut next_sweep = 0;
         loop {
+            // (The tick below wakes the loop too, so a clock moved by a
+            // test fires due timers without waiting for this sleep.)
             let next = self.timers.keys().next().map(|(at, _)| *at);
+            let delay = next.map(|at| at.saturating_sub(self.now()));
             let sleep = async {
-                match next {
-                    Some(at) => {
-                        tokio::time::sleep(Duration::from_millis(at.saturating_sub(now_ms()))).await
-                    }
+                match delay {
+                    Some(ms) => tokio::time::sleep(Duration::from_millis(ms)).await,
                     None => std::future::pending().await,
                 }
             };
@@ -1186,7 +1205,7 @@ impl Engine {
                 _ = tick.tick() => {
                     self.flush_votes().await;
                     self.flush_certificates().await;
-                    let now = now_ms();
+                    let now = self.now();
                     if now >= next_sweep {
                         next_sweep = now + onchain::EXPIRY_SWEEP_MS;
                         self.expire_waiting(now).await;
@@ -1347,7 +1366,7 @@ impl Engine {
             Inbound::Votes(batch) => {
                 let fx = self.driver.apply(Input::Votes {
                     batch,
-                    now: now_ms(),
+                    now: self.now(),
                 });
                 self.carry_out(fx).await;
             }
@@ -1360,7 +1379,7 @@ impl Engine {
                 {
                     let fx = self.driver.apply(Input::VerifiedCertificateSeen {
                         certificate: *cert,
-                        now: now_ms(),
+                        now: self.now(),
                     });
                     self.carry_out(fx).await;
                 }
@@ -1397,7 +1416,7 @@ impl Engine {
             verdict: None,
             nondeterministic: false,
             error: None,
-            seen_at_ms: now_ms(),
+            seen_at_ms: self.now(),
             outcomes: Vec::new(),
             chain: None,
         };
@@ -1418,7 +1437,7 @@ impl Engine {
         let fx = self.driver.apply(Input::TaskSeen {
             task: id,
             params,
-            now: now_ms(),
+            now: self.now(),
         });
         self.carry_out(fx).await;
     }
@@ -1428,7 +1447,7 @@ impl Engine {
             return;
         };
         if rec.is_final() {
-            self.note_final(id, now_ms());
+            self.note_final(id, self.now());
         }
         let store = self.store.clone();
         let res = tokio::task::spawn_blocking(move || store.put_task(&rec.id, &rec)).await;
@@ -1438,7 +1457,7 @@ impl Engine {
     }
 
     async fn fire_timers(&mut self) {
-        let now = now_ms();
+        let now = self.now();
         while let Some(entry) = self.timers.first_entry() {
             if entry.key().0 > now {
                 break;
@@ -1450,7 +1469,7 @@ impl Engine {
     }
 
     async fn flush_certificates(&mut self) {
-        let now = now_ms();
+        let now = self.now();
         let due: Vec<Vec<u8>> = {
             let (due, keep): (Vec<_>, Vec<_>) =
                 self.certs_out.drain(..).partition(|(at, _)| *at <= now);
@@ -1484,7 +1503,7 @@ impl Engine {
                 Ok(own) => {
                     let fx = self.driver.apply(Input::Votes {
                         batch: own,
-                        now: now_ms(),
+                        now: self.now(),
                     });
                     Box::pin(self.carry_out(fx)).await;
                 }
@@ -1499,7 +1518,7 @@ impl Engine {
 
     async fn on_exec_done(&mut self, done: ExecDone) {
         self.exec_inflight = self.exec_inflight.saturating_sub(1);
-        let now = now_ms();
+        let now = self.now();
         let fx = match done.result {
             ExecResult::Failure(failure, detail) => {
                 info!(target: "hal9::engine", task = %hex::encode(done.task.0), kind = failure.kind.label(), %detail, "deterministic failure; committing to it");
@@ -1682,6 +1701,7 @@ impl Engine {
                     self.timers.insert((at, self.timer_seq), (task, timer));
                 }
                 Effect::Verdict(v) => {
+                    let now = self.now();
                     if let Some(rec) = self.tasks.get_mut(&v.task) {
                         rec.status = TaskStatus::Verified;
                         let output_cid = RawCid::from_bytes(v.cid.as_bytes())
@@ -1703,7 +1723,7 @@ impl Engine {
                                 .map(|c| c.reveal.signer.to_string())
                                 .collect(),
                             certificate: hex::encode(v.certificate.encode()),
-                            decided_at_ms: now_ms(),
+                            decided_at_ms: now,
                         });
                         // Every deciding member gossips the certificate (a
                         // little later), for nodes that missed votes.
@@ -1714,7 +1734,7 @@ impl Engine {
                             let bytes =
                                 Envelope::new(Kind::Certificate, v.certificate.encode()).encode();
                             if bytes.len() <= MAX_CERT_MESSAGE {
-                                self.certs_out.push((now_ms() + CERT_DELAY_MS, bytes));
+                                self.certs_out.push((self.now() + CERT_DELAY_MS, bytes));
                             }
                         }
                         changed.push(v.task);
@@ -1810,7 +1830,7 @@ impl Engine {
         let fx = self.driver.apply(Input::ExecutionFailed {
             task,
             round,
-            now: now_ms(),
+            now: self.now(),
         });
         Box::pin(self.carry_out(fx)).await;
     }

@@ -16,12 +16,9 @@ use super::{
     records::{AttestRecord, ChainRecord, SettlementRecord, TaskRecord, TaskStatus},
     spec::{TaskMessage, TaskSpec},
 };
-use crate::{
-    chain::{
-        ATTEST_TOPIC, Action, Attestation, ChainInput, ChainLink, Outbox, OutboxEntry,
-        SettlementPayload, challenge_instance,
-    },
-    runtime::now_ms,
+use crate::chain::{
+    ATTEST_TOPIC, Action, Attestation, ChainInput, ChainLink, Outbox, OutboxEntry,
+    SettlementPayload, challenge_instance,
 };
 
 /// Most gossiped tasks held while waiting for their `TaskPosted` event; the
@@ -228,10 +225,10 @@ impl Engine {
 
     /// Marks a waiting task.
     fn note_waiting(&mut self, id: TaskId, spec: &TaskSpec, posted: bool, local: bool) {
+        let now = self.now();
         let Some(ctx) = self.chain.as_mut() else {
             return;
         };
-        let now = now_ms();
         let w = ctx.waiting.entry(id).or_insert(Waiting {
             seen_ms: now,
             expires_ms: expiry(spec, now, posted),
@@ -245,7 +242,7 @@ impl Engine {
         }
     }
 
-    fn blank_record(id: TaskId, spec: &TaskSpec) -> TaskRecord {
+    fn blank_record(id: TaskId, spec: &TaskSpec, now: u64) -> TaskRecord {
         TaskRecord {
             id: hex::encode(id.0),
             spec: hex::encode(spec.encode()),
@@ -259,7 +256,7 @@ impl Engine {
             verdict: None,
             nondeterministic: false,
             error: None,
-            seen_at_ms: now_ms(),
+            seen_at_ms: now,
             outcomes: Vec::new(),
             chain: None,
         }
@@ -284,7 +281,8 @@ impl Engine {
             if !self.admit(&id, local).await {
                 return;
             }
-            self.tasks.insert(id, Self::blank_record(id, &t.spec));
+            let now = self.now();
+            self.tasks.insert(id, Self::blank_record(id, &t.spec, now));
             self.note_waiting(id, &t.spec, false, local);
         }
         let Some(rec) = self.tasks.get_mut(&id) else {
@@ -326,7 +324,7 @@ impl Engine {
         let fx = self.driver.apply(Input::TaskSeen {
             task: id,
             params: TaskParams::fixed(committee),
-            now: now_ms(),
+            now: self.now(),
         });
         self.carry_out(fx).await;
     }
@@ -359,6 +357,7 @@ impl Engine {
                 upheld,
                 cid,
             } => {
+                let now = self.now();
                 if let Some(rec) = self.tasks.get_mut(&task)
                     && let Some(c) = rec.chain.as_mut()
                 {
@@ -376,7 +375,7 @@ impl Engine {
                             output_cid,
                             attesters: c.escalation.clone(),
                             certificate: String::new(),
-                            decided_at_ms: now_ms(),
+                            decided_at_ms: now,
                         });
                     }
                 }
@@ -475,9 +474,10 @@ impl Engine {
         // A real event is never refused: the waiting set is bounded by
         // evicting gossip, and posted tasks cost their submitter a fee.
         self.admit(&task, true).await;
+        let now = self.now();
         self.tasks
             .entry(task)
-            .or_insert_with(|| Self::blank_record(task, &spec));
+            .or_insert_with(|| Self::blank_record(task, &spec, now));
         self.note_waiting(task, &spec, true, false);
         let Some(rec) = self.tasks.get_mut(&task) else {
             return;
@@ -589,7 +589,7 @@ impl Engine {
             self.enqueue(OutboxEntry::new(
                 Action::JoinVerdict,
                 B256::from(task.0),
-                now_ms(),
+                self.now(),
             ))
             .await;
         }
@@ -599,7 +599,7 @@ impl Engine {
             self.enqueue(OutboxEntry::new(
                 Action::Challenge,
                 B256::from(task.0),
-                now_ms(),
+                self.now(),
             ))
             .await;
         }
@@ -660,7 +660,7 @@ impl Engine {
         let fx = self.driver.apply(Input::TaskSeen {
             task: iid,
             params: TaskParams::fixed(peers),
-            now: now_ms(),
+            now: self.now(),
         });
         self.carry_out(fx).await;
     }
@@ -768,7 +768,7 @@ impl Engine {
         } else {
             Action::SubmitEscalation
         };
-        let at = now_ms() + ATTEST_GRACE_MS + rank as u64 * ctx.link.cfg.takeover_delay_ms;
+        let at = self.now() + ATTEST_GRACE_MS + rank as u64 * ctx.link.cfg.takeover_delay_ms;
         debug!(target: "hal9::engine", task = %hex::encode(task.0), round, rank, "a quorum of attestations is here; settlement queued");
         ctx.outbox
             .enqueue(OutboxEntry::new(action, B256::from(task.0), at))
@@ -806,7 +806,7 @@ impl Engine {
         self.enqueue(OutboxEntry::new(
             action,
             B256::from(target.0),
-            now_ms() + ATTEST_GRACE_MS + rank * delay,
+            self.now() + ATTEST_GRACE_MS + rank * delay,
         ))
         .await;
     }
@@ -842,7 +842,7 @@ impl Engine {
         let Some(rank) = members.iter().position(|m| *m == me) else {
             return;
         };
-        let at = now_ms() + base + rank as u64 * c.link.cfg.takeover_delay_ms;
+        let at = self.now() + base + rank as u64 * c.link.cfg.takeover_delay_ms;
         c.outbox
             .enqueue(OutboxEntry::new(action, B256::from(task.0), at))
             .await;

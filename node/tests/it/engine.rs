@@ -22,6 +22,7 @@ async fn testnet(n: usize, wrong: &[usize]) -> TestNet {
             ..Default::default()
         },
         wrong: wrong.to_vec(),
+        ..Default::default()
     };
     TestNet::new(n, opts).await.expect("test network starts")
 }
