@@ -22,7 +22,7 @@ use tokio::sync::Notify;
 use tracing::{debug, info, warn};
 
 use super::link::ChainLink;
-use crate::{engine::EngineHandle, runtime::now_ms, store::Store};
+use crate::{clock::now_ms, engine::EngineHandle, store::Store};
 
 const TARGET: &str = "hal9::outbox";
 /// Longest pause between retries of a failing entry.

@@ -9,9 +9,9 @@ use tracing::{info, warn};
 
 use crate::{
     chain::outbox::{EntryState, OutboxEntry},
+    clock::now_ms,
     config::StoreConfig,
     engine::records::{TaskRecord, TaskStatus},
-    runtime::now_ms,
     store::{Pruned, Store, StoreError},
 };
 
