@@ -24,8 +24,9 @@ use super::link::ChainLink;
 
 /// Most neurons held (a registry larger than this is truncated, logged).
 pub const MAX_NEURONS: usize = 65_536;
-/// How often the whole set is read again, to catch anything missed.
-pub const RELOAD_EVERY: Duration = Duration::from_secs(300);
+/// How often the whole set is read again, to catch a registry event the
+/// per-operator refresh missed (a full read costs 2 calls per neuron).
+pub const RELOAD_EVERY: Duration = Duration::from_secs(1800);
 const TARGET: &str = "hal9::chain";
 
 /// Whether a signer is a registered neuron.
@@ -151,8 +152,10 @@ pub async fn read_all(link: &ChainLink) -> Result<Vec<(Address, Option<PeerId>)>
             .call()
             .await
             .map_err(|e| hal9_market::client::describe_error(&e))?;
-        let peer = link.peer_of(op).await.map_err(|e| e.to_string())?;
-        out.push((op, peer));
+        // Read directly, not through the committee lookup cache, which a
+        // full read of a large registry would only flush.
+        let n = link.client.neuron(op).await.map_err(|e| e.to_string())?;
+        out.push((op, PeerId::from_bytes(&n.peerId).ok()));
     }
     Ok(out)
 }

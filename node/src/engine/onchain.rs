@@ -733,13 +733,15 @@ impl Engine {
         self.relay_if_attested(task, a.round).await;
     }
 
-    /// Any member holding a quorum of matching attestations queues the
-    /// settlement, not only a majority member after its own verdict: one
-    /// lost gossip message (a reveal or an attestation a majority member
-    /// never saw) must not leave a decided task unsent until its deadline.
-    /// The agreeing members go first, in committee order, and the others
-    /// stand by after them; the outbox's per-task key makes a second
-    /// enqueue a no-op and its status check makes a late sender harmless.
+    /// The settlement is queued from the signed attestations alone, by any
+    /// member holding a quorum of matching ones, not from the member's own
+    /// consensus verdict: one lost gossip message (a reveal a majority
+    /// member never saw, a late commit) must not leave a decided task unsent
+    /// until its deadline, and a quorum of attestations is exactly what the
+    /// contract checks. The agreeing members go first, in committee order,
+    /// and the others stand by after them; the outbox's per-task key makes a
+    /// second enqueue a no-op and its status check makes a late sender
+    /// harmless.
     async fn relay_if_attested(&mut self, task: TaskId, round: u8) {
         let Some(ctx) = self.chain.as_ref() else {
             return;
@@ -773,42 +775,6 @@ impl Engine {
         ctx.outbox
             .enqueue(OutboxEntry::new(action, B256::from(task.0), at))
             .await;
-    }
-
-    /// After a verdict of this node's driver: the majority members queue
-    /// the settlement, ranked so that one sends and the others stand by.
-    pub(super) async fn chain_on_verdict(&mut self, task: TaskId, signers: &[PeerId]) {
-        let local = self.local_peer();
-        if !signers.contains(&local) || self.withholds(&task) {
-            return;
-        }
-        let Some(rec) = self.tasks.get(&task) else {
-            return;
-        };
-        // Rank among the agreeing members, in committee order.
-        let rank = rec
-            .committee
-            .iter()
-            .filter_map(|p| p.parse::<PeerId>().ok())
-            .filter(|p| signers.contains(p))
-            .position(|p| p == local)
-            .unwrap_or(0) as u64;
-        let (target, round) = self.chain_target(&task);
-        let action = if round == 0 {
-            Action::SubmitVerdict
-        } else {
-            Action::SubmitEscalation
-        };
-        let delay = self
-            .chain
-            .as_ref()
-            .map_or(0, |c| c.link.cfg.takeover_delay_ms);
-        self.enqueue(OutboxEntry::new(
-            action,
-            B256::from(target.0),
-            self.now() + ATTEST_GRACE_MS + rank * delay,
-        ))
-        .await;
     }
 
     /// No quorum: the members queue the refund (finalize after the deadline).
@@ -944,15 +910,6 @@ impl Engine {
             Effect::Broadcast(hal9_consensus::VoteItem::Reveal(r)) => {
                 let r = r.clone();
                 self.chain_on_own_reveal(&r).await;
-            }
-            Effect::Verdict(v) => {
-                let signers: Vec<PeerId> = v
-                    .certificate
-                    .votes
-                    .iter()
-                    .map(|c| c.reveal.signer)
-                    .collect();
-                self.chain_on_verdict(v.task, &signers).await;
             }
             Effect::Failed { task, .. } => self.chain_on_failed(*task).await,
             _ => {}
