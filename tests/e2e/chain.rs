@@ -751,8 +751,12 @@ async fn a_task_posted_on_an_abandoned_branch_is_dropped() {
     let p = ProviderBuilder::new().connect_http(net.chain.url.parse().unwrap());
     let before = p.get_block_number().await.unwrap();
     let (id, _) = net.submit(&program, b"on a branch that goes away").await;
-    net.chain_status(0, &id, "posted", Duration::from_secs(60))
-        .await;
+    // Every node has read the event before the branch goes away (a node
+    // that had not would just hold the gossip until it expires).
+    for node in 0..3 {
+        net.chain_status(node, &id, "posted", Duration::from_secs(60))
+            .await;
+    }
     let head = p.get_block_number().await.unwrap();
     let task: B256 = format!("0x{id}").parse().unwrap();
     // Replace every block since the submission with empty ones (and one more).
