@@ -29,7 +29,7 @@ pub use content::{AddQuery, Added, ContentListing, ContentStats, FetchQuery, GcR
 pub use error::{Error, ErrorBody};
 pub use node::{ApiInfo, PeerInfo, PublishNote, Published, ReceivedNote, Status};
 pub use tasks::{
-    AttestRecord, ChainRecord, ReputationEntry, SettlementRecord, SubmitTask, Submitted, TaskQuery,
+    AttestRecord, ChainRecord, EquivocationRecord, ReputationEntry, SettlementRecord, SubmitTask, Submitted, TaskQuery,
     TaskRecord, TaskStatus, VerdictRecord, VerifyReport,
 };
 

@@ -39,9 +39,13 @@ pub struct Submitted {
     /// Chain mode: the escrowed fee, base units.
     #[serde(default)]
     pub fee: Option<String>,
-    /// Chain mode: the committee drawn on chain (operator addresses).
+    /// Chain mode: the committee (operator addresses); empty when posted,
+    /// as protocol v1.1 draws it later from the hash of `draw_block`.
     #[serde(default)]
     pub committee: Vec<String>,
+    /// Chain mode: the block whose hash draws the committee.
+    #[serde(default)]
+    pub draw_block: Option<u64>,
 }
 
 /// Query of `GET /v1/tasks/{id}`: `?wait_ms=N` waits up to N ms (the node
@@ -83,8 +87,27 @@ pub struct AttestRecord {
     pub result: String,
     /// Binary output CID, hex.
     pub cid: String,
-    /// 65-byte signature, hex.
+    /// 65-byte EIP-712 `Result` signature, hex.
     pub signature: String,
+    /// Salts offered for the member's on-chain commitment (protocol v1.1),
+    /// hex: the salt is not under the signature, so a copy altered in
+    /// transit may arrive first; the relayer keeps up to 4 and uses the one
+    /// that opens the commitment the chain stored.
+    #[serde(default)]
+    pub salts: Vec<String>,
+}
+
+/// Two signed results of one member for one task: an equivocation proof.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct EquivocationRecord {
+    /// 0 primary committee, 1 escalation committee.
+    pub round: u8,
+    /// The member.
+    pub signer: String,
+    /// The first signed result seen.
+    pub first: AttestRecord,
+    /// A second one, over another (result, CID).
+    pub second: AttestRecord,
 }
 
 /// What the chain says about a task (chain mode).
@@ -97,8 +120,23 @@ pub struct ChainRecord {
     pub escalation: Vec<String>,
     /// Escrowed fee, in token base units.
     pub fee: String,
-    /// posted, verdict, challenged, finalized, refunded.
+    /// requested, drawn, verdict, challenged, escalating, finalized, refunded.
     pub status: String,
+    /// Block whose hash draws the committee (or the escalation), protocol v1.1.
+    #[serde(default)]
+    pub draw_block: Option<u64>,
+    /// End of the current commit phase, chain time (s).
+    #[serde(default)]
+    pub commit_end: Option<u64>,
+    /// End of the current reveal phase, chain time (s).
+    #[serde(default)]
+    pub reveal_end: Option<u64>,
+    /// Members whose commitment the chain recorded (addresses, both rounds).
+    #[serde(default)]
+    pub committed: Vec<String>,
+    /// Equivocations seen (two signed results of one member).
+    #[serde(default)]
+    pub equivocations: Vec<EquivocationRecord>,
     /// Result hash settled on chain, hex.
     #[serde(default)]
     pub result: Option<String>,

@@ -82,8 +82,12 @@ pub async fn run(home: Home, cfg: NodeConfig) -> eyre::Result<()> {
         None
     };
     let outbox = crate::chain::Outbox::new(store.clone());
+    let mut consensus = cfg.consensus.clone();
+    if let Some(link) = &chain {
+        link.fit_consensus(&mut consensus).await?;
+    }
     let (engine, engine_handle, inbound) = Engine::new(
-        cfg.consensus.clone(),
+        consensus,
         key,
         validators,
         plugins,

@@ -1,8 +1,13 @@
-//! Chain mode over real processes and a real anvil: committees drawn on
-//! chain, verdicts settled with EIP-712 attestations, finalization with the
-//! fee rule, slashing, a challenge that reverses a colluding majority, RPC
-//! outages and crashes that settle each verdict exactly once, and a DAO
-//! change of the fee rate.
+//! Chain mode (protocol v1.1) over real processes and a real anvil:
+//! committees drawn from a later block's hash, commitments stored on chain
+//! before any result is shared, verdicts relayed as reveals of those
+//! commitments, finalization with the fee rule, slashing, a challenge that
+//! reverses a colluding majority, RPC outages and crashes that settle each
+//! verdict exactly once, and a DAO change of the fee rate.
+//!
+//! The dev chain's commit phase is 30 s and its challenge window 10 min;
+//! the tests move the chain's clock past them (`DevChain::end_commit_phase`,
+//! `DevChain::advance`) once the nodes have done their part.
 
 use std::{
     sync::{
@@ -29,7 +34,9 @@ use tokio::{net::TcpListener, task::JoinSet};
 
 use crate::harness::{Cluster, bin};
 
-const STAKE: u128 = 10_000;
+/// Each node's stake: against the standby neurons' 1 HAL9 they are drawn
+/// into almost every seat (see `hal9_node::dev::devchain::STANDBY`).
+const STAKE: u128 = 1_000_000;
 const FEE: u128 = 10;
 
 struct Net {
@@ -117,7 +124,49 @@ impl Net {
         self.client(0).publish_program(wasm).await.unwrap().cid
     }
 
+    /// Posts a task through node 0, then drives it to its reveal phase:
+    /// waits for the committee and its commitments, and ends the commit
+    /// phase. Returns the task id and the committee (operator addresses).
     async fn submit(&self, program: &str, input: &[u8]) -> (String, Vec<String>) {
+        let id = self.submit_raw(program, input).await;
+        let committee = self.drive(&id).await;
+        (id, committee)
+    }
+
+    /// Waits until node 0 saw the committee of `id` drawn and (for at most
+    /// 60 s) every member's commitment, then ends the commit phase on chain.
+    async fn drive(&self, id: &str) -> Vec<String> {
+        let rec = self
+            .chain_status_in(0, id, &["drawn", "verdict"], Duration::from_secs(120))
+            .await;
+        let committee = rec.chain.map(|c| c.committee).unwrap_or_default();
+        self.end_commits(id, committee.len()).await;
+        committee
+    }
+
+    /// Waits (at most 60 s) until node 0 counts `n` commitments for `id`,
+    /// then moves the chain's clock past the current commit phase.
+    async fn end_commits(&self, id: &str, n: usize) {
+        let client = self.client(0);
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        while std::time::Instant::now() < deadline {
+            let done = client
+                .task(id, None)
+                .await
+                .ok()
+                .and_then(|r| r.chain)
+                .is_some_and(|c| c.committed.len() >= n);
+            if done {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        let task: B256 = format!("0x{id}").parse().unwrap();
+        self.chain.end_commit_phase(task).await.unwrap();
+    }
+
+    /// Posts a task through node 0 and returns its id at once.
+    async fn submit_raw(&self, program: &str, input: &[u8]) -> String {
         let s = self
             .client(0)
             .submit_task(&SubmitTask {
@@ -130,7 +179,42 @@ impl Net {
             })
             .await
             .unwrap();
-        (s.id, s.committee)
+        s.id
+    }
+
+    /// Waits until node `i` reports one of the chain statuses `want`.
+    async fn chain_status_in(
+        &self,
+        i: usize,
+        id: &str,
+        want: &[&str],
+        timeout: Duration,
+    ) -> TaskRecord {
+        let client = self.client(i);
+        let deadline = std::time::Instant::now() + timeout;
+        loop {
+            if let Ok(r) = client.task(id, None).await
+                && r.chain
+                    .as_ref()
+                    .is_some_and(|c| want.contains(&c.status.as_str()))
+            {
+                return r;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "task {id} not in {want:?} on node{i} after {timeout:?}: {:?}",
+                client.task(id, None).await.ok().and_then(|r| r.chain)
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    /// Moves the chain's clock past the challenge window.
+    async fn pass_challenge_window(&self) {
+        self.chain
+            .advance(self.chain.config.market.challengeWindow + 1)
+            .await
+            .unwrap();
     }
 
     /// Waits until node `i` reports the task's chain status `want`.
@@ -356,7 +440,7 @@ async fn a_task_settles_and_finalizes_by_the_fee_rule_once_through_crashes_and_r
         "at least one node crashed before submitting"
     );
     net.wait_majority(&id, 3).await;
-    net.chain.advance(61).await.unwrap();
+    net.pass_challenge_window().await;
     let rec = net
         .chain_status(0, &id, "finalized", Duration::from_secs(60))
         .await;
@@ -383,34 +467,51 @@ async fn a_task_settles_and_finalizes_by_the_fee_rule_once_through_crashes_and_r
         }
     }
     let before = net.balances().await;
-    let (id, committee) = net.submit(&program, b"settle me despite the outage").await;
-    let member = net.index_of(&committee[0]);
-    // Once every member has started the task (each saw TaskPosted), cut the RPC.
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    for m in &committee {
-        let c = net.client(net.index_of(m));
-        while !matches!(
-            c.task(&id, None).await.map(|r| r.status),
-            Ok(TaskStatus::Pending | TaskStatus::Verified)
-        ) {
-            assert!(std::time::Instant::now() < deadline, "task never started");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
+    let id = net.submit_raw(&program, b"settle me despite the outage").await;
+    // Every member stored its commitment; then the nodes lose the RPC
+    // endpoint while the commit phase ends: they cannot see the chain's
+    // clock pass it, so nobody reveals, and nothing is lost either.
+    let committee = net
+        .chain_status_in(0, &id, &["drawn"], Duration::from_secs(120))
+        .await
+        .chain
+        .unwrap()
+        .committee;
+    let client0 = net.client(0);
+    crate::harness::eventually(
+        Duration::from_secs(60),
+        "every member's commitment on chain",
+        || {
+            let c = client0.clone();
+            let id = id.clone();
+            async move {
+                let r = c.task(&id, None).await.ok()?;
+                (r.chain?.committed.len() >= 3).then_some(())
+            }
+        },
+    )
+    .await;
     proxy.set_up(false);
-    let verified = net.client(member).task(&id, Some(60_000)).await.unwrap();
-    assert_eq!(verified.status, TaskStatus::Verified);
+    let task: B256 = format!("0x{id}").parse().unwrap();
+    net.chain.end_commit_phase(task).await.unwrap();
     tokio::time::sleep(Duration::from_secs(3)).await;
     assert_eq!(
         net.events(&id).await.0,
         0,
         "nothing reached the chain while it was away"
     );
+    for m in &committee {
+        let r = net.client(net.index_of(m)).task(&id, None).await.unwrap();
+        assert!(
+            r.chain.unwrap().attestations.len() <= 1,
+            "no member saw another's reveal while the chain's clock was out of sight"
+        );
+    }
     proxy.set_up(true);
     net.wait_restarting(&id, "verdict", Duration::from_secs(120))
         .await;
     net.wait_majority(&id, 3).await;
-    net.chain.advance(61).await.unwrap();
+    net.pass_challenge_window().await;
     net.chain_status(0, &id, "finalized", Duration::from_secs(60))
         .await;
     assert_eq!(
@@ -441,7 +542,7 @@ async fn a_wrong_member_is_slashed_on_chain() {
     net.chain_status(0, &id, "verdict", Duration::from_secs(120))
         .await;
     net.wait_majority(&id, 2).await;
-    net.chain.advance(61).await.unwrap();
+    net.pass_challenge_window().await;
     let rec = net
         .chain_status(0, &id, "finalized", Duration::from_secs(60))
         .await;
@@ -509,8 +610,26 @@ async fn a_colluding_majority_is_challenged_and_reversed() {
         .balance(net.chain.operator(honest).address())
         .await
         .unwrap();
-    net.chain_status(honest, &id, "challenged", Duration::from_secs(120))
+    // The escalation committee is drawn from a block after the challenge,
+    // commits, and reveals once its commit phase ended.
+    net.chain_status_in(honest, &id, &["escalating"], Duration::from_secs(180))
         .await;
+    net.end_commits(&id, 3 + 7).await;
+    crate::harness::eventually(
+        Duration::from_secs(120),
+        "the escalation verdict on chain",
+        || async {
+            let c = net.chain.client(&net.chain.keys[0]).await.ok()?;
+            let t = c.task(format!("0x{id}").parse().ok()?).await.ok()?;
+            (t.escalationMask != U256::ZERO).then_some(())
+        },
+    )
+    .await;
+    // Finalizable once the escalation's reveal phase is over.
+    net.chain
+        .advance(net.chain.config.market.revealPeriod + 1)
+        .await
+        .unwrap();
     let rec = net
         .chain_status(honest, &id, "finalized", Duration::from_secs(180))
         .await;
@@ -564,7 +683,8 @@ async fn a_dao_vote_changes_the_fee_rate_and_settlement_follows() {
     for (i, c) in voters.iter().enumerate() {
         c.delegate(net.chain.operator(i).address()).await.unwrap();
     }
-    net.chain.mine(1).await.unwrap();
+    // ERC-6372 timestamp clock: votes count from the second before.
+    net.chain.advance(1).await.unwrap();
     let actions = voters[0]
         .param_change_actions(&[("burn_bps".into(), "500".into())])
         .await
@@ -573,11 +693,11 @@ async fn a_dao_vote_changes_the_fee_rate_and_settlement_follows() {
         .propose(&actions, "burn 5% of every fee")
         .await
         .unwrap();
-    net.chain.mine(2).await.unwrap();
+    net.chain.advance(2).await.unwrap();
     for c in &voters {
         c.cast_vote(pid, Support::For, None).await.unwrap();
     }
-    net.chain.mine(21).await.unwrap();
+    net.chain.advance(21).await.unwrap();
     voters[0].queue(pid).await.unwrap();
     net.chain.advance(61).await.unwrap();
     voters[0].execute(pid).await.unwrap();
@@ -590,7 +710,7 @@ async fn a_dao_vote_changes_the_fee_rate_and_settlement_follows() {
     net.chain_status(0, &id, "verdict", Duration::from_secs(120))
         .await;
     net.wait_majority(&id, 3).await;
-    net.chain.advance(61).await.unwrap();
+    net.pass_challenge_window().await;
     let rec = net
         .chain_status(0, &id, "finalized", Duration::from_secs(60))
         .await;
@@ -750,11 +870,11 @@ async fn a_task_posted_on_an_abandoned_branch_is_dropped() {
     let program = net.program().await;
     let p = ProviderBuilder::new().connect_http(net.chain.url.parse().unwrap());
     let before = p.get_block_number().await.unwrap();
-    let (id, _) = net.submit(&program, b"on a branch that goes away").await;
+    let id = net.submit_raw(&program, b"on a branch that goes away").await;
     // Every node has read the event before the branch goes away (a node
     // that had not would just hold the gossip until it expires).
     for node in 0..3 {
-        net.chain_status(node, &id, "posted", Duration::from_secs(60))
+        net.chain_status_in(node, &id, &["requested", "drawn"], Duration::from_secs(60))
             .await;
     }
     let head = p.get_block_number().await.unwrap();
@@ -834,7 +954,7 @@ async fn a_corrupt_record_is_quarantined_and_the_rest_settles() {
         .await
         .unwrap();
     // The other task still settles: past the challenge window it is finalized.
-    net.chain.advance(61).await.unwrap();
+    net.pass_challenge_window().await;
     net.chain_status(0, &good, "finalized", Duration::from_secs(90))
         .await;
     net.cluster.stop().await.unwrap();
@@ -933,9 +1053,15 @@ async fn a_garbage_peer_id_and_failing_lookups_lose_no_task() {
     let chain = DevChain::start(3).await.expect("dev chain");
     // Operator 2 runs no node and registers garbage as its PeerId.
     let rogue = chain.client(chain.operator(2)).await.unwrap();
-    rogue.register(b"\xde\xad not a peer id", 0).await.unwrap();
-    rogue.stake(tokens(STAKE)).await.unwrap();
+    rogue
+        .register(b"\xde\xad not a peer id", 0, tokens(STAKE), &[0u8; 64])
+        .await
+        .unwrap();
     rogue.lock(30 * 86_400).await.unwrap();
+    chain
+        .apply_queued(&[chain.operator(2).address()])
+        .await
+        .unwrap();
     let failing = Arc::new(AtomicBool::new(false));
     let failed = Arc::new(std::sync::atomic::AtomicU64::new(0));
     let rpc = failing_calls_proxy(
@@ -948,9 +1074,8 @@ async fn a_garbage_peer_id_and_failing_lookups_lose_no_task() {
     let mut net = start(2, &[], Some(&rpc), Some(chain)).await;
     let program = net.program().await;
     failing.store(true, Ordering::SeqCst);
-    let (id, committee) = net.submit(&program, b"decided without the rogue").await;
+    let id = net.submit_raw(&program, b"decided without the rogue").await;
     let rogue_addr = net.chain.operator(2).address().to_checksum(None);
-    assert!(committee.contains(&rogue_addr), "{committee:?}");
     // Every node's lookup fails for a while.
     crate::harness::eventually(
         Duration::from_secs(30),
@@ -968,6 +1093,8 @@ async fn a_garbage_peer_id_and_failing_lookups_lose_no_task() {
     tokio::time::sleep(Duration::from_secs(3)).await;
     failing.store(false, Ordering::SeqCst);
     eprintln!("{} registry calls failed", failed.load(Ordering::SeqCst));
+    let committee = net.drive(&id).await;
+    assert!(committee.contains(&rogue_addr), "{committee:?}");
     for node in 0..2 {
         let rec = net
             .chain_status(node, &id, "verdict", Duration::from_secs(120))
@@ -1020,13 +1147,13 @@ async fn votes_and_attestations_signed_outside_the_registry_go_nowhere() {
     let d = net.chain.deployment;
     let stranger = PrivateKeySigner::random();
     let (task, result, cid) = (B256::repeat_byte(5), B256::repeat_byte(6), vec![1u8, 0x55]);
-    let sig =
-        hal9_market::eip712::sign_attestation(&stranger, d.chain_id, d.market, task, result, &cid)
-            .unwrap();
+    let sig = hal9_market::eip712::sign_result(&stranger, d.chain_id, d.market, task, result, &cid)
+        .unwrap();
     let mut att = Attestation {
         round: 0,
         task,
         result,
+        salt: B256::repeat_byte(7),
         cid,
         signature: <[u8; 65]>::try_from(sig.as_ref()).unwrap(),
     };

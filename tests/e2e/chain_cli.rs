@@ -132,12 +132,19 @@ async fn chain_commands_stake_and_govern_on_anvil() {
     );
     assert!(err.contains("refusing to overwrite"), "{err}");
 
-    // Register and stake with a lock; unbonding during the lock is refused in words.
+    // Register (with the minimum stake and the PeerId binding signed by
+    // the node key) and stake with a lock; unbonding during the lock is
+    // refused in words.
     let err = fails(
         run(&["stake", "deposit", "10"], &home, &rpc, &[]),
         "stake before register",
     );
     assert!(err.contains("not registered"), "{err}");
+    let err = fails(
+        run(&["neuron", "register", "--stake", "1"], &home, &rpc, &[]),
+        "register below the minimum stake",
+    );
+    assert!(err.contains("at least 100 HAL9"), "{err}");
     ok(
         run(&["neuron", "register"], &home, &rpc, &[]),
         "neuron register",
@@ -148,6 +155,7 @@ async fn chain_commands_stake_and_govern_on_anvil() {
     ));
     assert_eq!(st["registered"], true);
     assert_eq!(st["peer_id_is_this_node"], true);
+    assert_eq!(st["peer_binding_valid"], true);
     ok(
         run(
             &["stake", "deposit", "1000", "--lock", "30"],
@@ -165,7 +173,8 @@ async fn chain_commands_stake_and_govern_on_anvil() {
         run(&["stake", "status", "--json"], &home, &rpc, &[]),
         "stake status",
     ));
-    assert_eq!(st["stake"], parse_tokens("1000.5").unwrap().to_string());
+    // 100 with the registration, 1000 and 0.5 deposited.
+    assert_eq!(st["stake"], parse_tokens("1100.5").unwrap().to_string());
     assert_ne!(
         st["multiplier_bps"], "10000",
         "a lock raises the multiplier"
@@ -174,7 +183,7 @@ async fn chain_commands_stake_and_govern_on_anvil() {
         run(&["stake", "status"], &home, &rpc, &[]),
         "stake status text",
     );
-    assert!(text.contains("1000.5 HAL9"), "{text}");
+    assert!(text.contains("1100.5 HAL9"), "{text}");
     let err = fails(
         run(&["stake", "unbond", "10"], &home, &rpc, &[]),
         "unbond while locked",
@@ -210,7 +219,8 @@ async fn chain_commands_stake_and_govern_on_anvil() {
 
     // Governance: delegate, propose a lower burn, vote, queue, execute.
     ok(run(&["dao", "delegate"], &home, &rpc, &[]), "delegate");
-    // Proposing reads the votes of the block before: let one pass.
+    // Proposing reads the votes of the second before (ERC-6372 timestamp clock).
+    p0.anvil_increase_time(1).await.unwrap();
     p0.anvil_mine(Some(1), None).await.unwrap();
     let p = json(&ok(
         run(
@@ -235,7 +245,8 @@ async fn chain_commands_stake_and_govern_on_anvil() {
         "early vote",
     );
     assert!(err.contains("voting has not started"), "{err}");
-    p0.anvil_mine(Some(2), None).await.unwrap();
+    p0.anvil_increase_time(2).await.unwrap();
+    p0.anvil_mine(Some(1), None).await.unwrap();
     ok(
         run(
             &["dao", "vote", &id, "for", "--reason", "cheaper"],
@@ -245,7 +256,8 @@ async fn chain_commands_stake_and_govern_on_anvil() {
         ),
         "vote",
     );
-    p0.anvil_mine(Some(11), None).await.unwrap();
+    p0.anvil_increase_time(11).await.unwrap();
+    p0.anvil_mine(Some(1), None).await.unwrap();
     ok(run(&["dao", "queue", &id], &home, &rpc, &[]), "queue");
     let err = fails(
         run(&["dao", "execute", &id], &home, &rpc, &[]),

@@ -30,6 +30,11 @@ fn chain() -> ChainRecord {
         escalation: vec!["0x2".into()],
         fee: "10".into(),
         status: "finalized".into(),
+        draw_block: Some(5),
+        commit_end: Some(6),
+        reveal_end: Some(7),
+        committed: vec!["0x1".into()],
+        equivocations: Vec::new(),
         result: Some("ee".into()),
         attestations: vec![AttestRecord {
             round: 0,
@@ -37,6 +42,7 @@ fn chain() -> ChainRecord {
             result: "ee".into(),
             cid: "01".into(),
             signature: "ss".into(),
+            salts: vec!["aa".into()],
         }],
         parent: Some("pp".into()),
         settlement: Some(SettlementRecord {
@@ -167,6 +173,7 @@ fn submission() {
             tx: Some("block 7".into()),
             fee: Some("100".into()),
             committee: vec!["0xAb".into()],
+            draw_block: Some(9),
         },
         SUBMITTED,
     );
@@ -442,9 +449,9 @@ const PUBLISHED_SENT: &str = r#"{"sent":"cafe"}"#;
 const PUBLISHED_QUEUED: &str = r#""queued""#;
 const SUBMIT: &str =
     r#"{"program":"bafk","input_hex":"00ff","replicas":3,"fuel":10,"nonce":null,"fee":"5"}"#;
-const SUBMITTED: &str = r#"{"id":"aa","tx":"block 7","fee":"100","committee":["0xAb"]}"#;
-const CHAIN: &str = r#"{"committee":["0x1"],"escalation":["0x2"],"fee":"10","status":"finalized","result":"ee","attestations":[{"round":0,"signer":"0x1","result":"ee","cid":"01","signature":"ss"}],"parent":"pp","settlement":{"burned":"1","to_treasury":"2","per_member":"3","slashed":"4","overturned":true},"txs":[["submitVerdict","0xh"]],"escalation_upheld":false,"block":9}"#;
-const TASK: &str = r#"{"id":"11","spec":"22","input":"33","program":"bafk","replicas":3,"status":"awaiting_chain","committee":["p1"],"escalation_committee":["p2"],"own_output":"44","verdict":{"round":"primary","result":"55","output_cid":"bafo","attesters":["p1"],"certificate":"66","decided_at_ms":9},"nondeterministic":true,"error":"out of fuel","seen_at_ms":8,"outcomes":[["p1","agreed"]],"chain":{"committee":["0x1"],"escalation":["0x2"],"fee":"10","status":"finalized","result":"ee","attestations":[{"round":0,"signer":"0x1","result":"ee","cid":"01","signature":"ss"}],"parent":"pp","settlement":{"burned":"1","to_treasury":"2","per_member":"3","slashed":"4","overturned":true},"txs":[["submitVerdict","0xh"]],"escalation_upheld":false,"block":9}}"#;
+const SUBMITTED: &str = r#"{"id":"aa","tx":"block 7","fee":"100","committee":["0xAb"],"draw_block":9}"#;
+const CHAIN: &str = r#"{"committee":["0x1"],"escalation":["0x2"],"fee":"10","status":"finalized","draw_block":5,"commit_end":6,"reveal_end":7,"committed":["0x1"],"equivocations":[],"result":"ee","attestations":[{"round":0,"signer":"0x1","result":"ee","cid":"01","signature":"ss","salts":["aa"]}],"parent":"pp","settlement":{"burned":"1","to_treasury":"2","per_member":"3","slashed":"4","overturned":true},"txs":[["submitVerdict","0xh"]],"escalation_upheld":false,"block":9}"#;
+const TASK: &str = r#"{"id":"11","spec":"22","input":"33","program":"bafk","replicas":3,"status":"awaiting_chain","committee":["p1"],"escalation_committee":["p2"],"own_output":"44","verdict":{"round":"primary","result":"55","output_cid":"bafo","attesters":["p1"],"certificate":"66","decided_at_ms":9},"nondeterministic":true,"error":"out of fuel","seen_at_ms":8,"outcomes":[["p1","agreed"]],"chain":{"committee":["0x1"],"escalation":["0x2"],"fee":"10","status":"finalized","draw_block":5,"commit_end":6,"reveal_end":7,"committed":["0x1"],"equivocations":[],"result":"ee","attestations":[{"round":0,"signer":"0x1","result":"ee","cid":"01","signature":"ss","salts":["aa"]}],"parent":"pp","settlement":{"burned":"1","to_treasury":"2","per_member":"3","slashed":"4","overturned":true},"txs":[["submitVerdict","0xh"]],"escalation_upheld":false,"block":9}}"#;
 const TASK_STATUSES: &str =
     r#""pending","escalated","verified","failed","rejected","awaiting_chain""#;
 const VERIFY: &str = r#"{"task":"11","round":"primary","result":"55","output_cid":"bafo","signers":["p1"],"quorum":2,"output_matches":true}"#;

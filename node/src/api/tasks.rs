@@ -182,6 +182,7 @@ async fn submit(
             tx: None,
             fee: None,
             committee: Vec::new(),
+            draw_block: None,
         }));
     };
     // Chain mode: the input, whatever its size, is added and provided on
@@ -229,11 +230,8 @@ async fn submit(
         id: hex::encode(id.0),
         tx: posted.block.map(|b| format!("block {b}")),
         fee: Some(posted.fee.to_string()),
-        committee: posted
-            .committee
-            .iter()
-            .map(|a| a.to_checksum(None))
-            .collect(),
+        committee: Vec::new(),
+        draw_block: Some(posted.draw_block),
     }))
 }
 

@@ -1,24 +1,29 @@
-//! EIP-712 attestations gossiped between committee members in chain mode.
+//! Reveals gossiped between committee members in chain mode (protocol v1.1).
 //!
-//! A member signs `Attestation(taskId, resultHash, outputCid)` with its
-//! operator key when it reveals, and gossips it on [`ATTEST_TOPIC`]. The
-//! member that submits the verdict collects them: those that agree with the
-//! verdict are the signatures `submitVerdict` checks; those that disagree
-//! are the dissents that get their signers slashed.
+//! After the commit phase closed on chain, a member gossips on
+//! [`ATTEST_TOPIC`] the opening of its on-chain commitment (result, output
+//! CID, salt) together with its EIP-712 `Result(taskId, resultHash,
+//! outputCid)` signature by the operator key. Whoever holds a quorum of
+//! matching ones relays them as the `reveals` of `submitVerdict`; the
+//! others' openings mark their members as the minority. The signature
+//! names the member (the gossip validator recovers it) and is what an
+//! equivocation proof is made of; the salt is checked against the chain's
+//! stored commitment by the relayer before it is used.
 //!
 //! Wire format (big-endian, no optional fields, no trailing bytes):
-//! `version:u16 round:u8 task:32 result:32 cid_len:u8 cid signature:65`.
+//! `version:u16 round:u8 task:32 result:32 salt:32 cid_len:u8 cid signature:65`.
 
 use alloy::primitives::{Address, B256};
 
 /// Gossip topic of attestations.
-pub const ATTEST_TOPIC: &str = "hal9/attest/1";
+pub const ATTEST_TOPIC: &str = "hal9/attest/2";
 /// Format version this node speaks.
-pub const ATTEST_VERSION: u16 = 1;
+pub const ATTEST_VERSION: u16 = 2;
 /// Longest output CID accepted (the contract's `MAX_CID_LEN`).
 pub const MAX_CID_BYTES: usize = 128;
 /// Largest encoded attestation.
-pub const MAX_ATTEST_BYTES: usize = 2 + 1 + 32 + 32 + 1 + MAX_CID_BYTES + 65;
+pub const MAX_ATTEST_BYTES: usize = 2 + 1 + 32 + 32 + 32 + 1 + MAX_CID_BYTES + 65;
+const FIXED: usize = 2 + 1 + 32 + 32 + 32 + 1;
 
 /// One member's signed statement of its result for a task.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -29,9 +34,11 @@ pub struct Attestation {
     pub task: B256,
     /// keccak256 of the output.
     pub result: B256,
+    /// Salt of the member's on-chain commitment.
+    pub salt: B256,
     /// Binary CID of the output.
     pub cid: Vec<u8>,
-    /// 65-byte `r || s || v` EIP-712 signature of the operator key.
+    /// 65-byte `r || s || v` EIP-712 `Result` signature of the operator key.
     pub signature: [u8; 65],
 }
 
@@ -52,11 +59,12 @@ pub enum AttestError {
 impl Attestation {
     /// Canonical encoding.
     pub fn encode(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(2 + 1 + 64 + 1 + self.cid.len() + 65);
+        let mut out = Vec::with_capacity(FIXED + self.cid.len() + 65);
         out.extend_from_slice(&ATTEST_VERSION.to_be_bytes());
         out.push(self.round);
         out.extend_from_slice(self.task.as_slice());
         out.extend_from_slice(self.result.as_slice());
+        out.extend_from_slice(self.salt.as_slice());
         out.push(self.cid.len() as u8);
         out.extend_from_slice(&self.cid);
         out.extend_from_slice(&self.signature);
@@ -78,7 +86,7 @@ impl Attestation {
         if version != ATTEST_VERSION {
             return Err(AttestError::Unsupported(version));
         }
-        let fixed = 2 + 1 + 32 + 32 + 1;
+        let fixed = FIXED;
         if data.len() < fixed {
             return Err(AttestError::Malformed(format!(
                 "expected at least {fixed} bytes, found {}",
@@ -93,7 +101,8 @@ impl Attestation {
         }
         let task = B256::from_slice(&data[3..35]);
         let result = B256::from_slice(&data[35..67]);
-        let cid_len = data[67] as usize;
+        let salt = B256::from_slice(&data[67..99]);
+        let cid_len = data[99] as usize;
         if cid_len == 0 || cid_len > MAX_CID_BYTES {
             return Err(AttestError::Malformed(format!(
                 "expected a CID of 1 to {MAX_CID_BYTES} bytes, found {cid_len}"
@@ -106,13 +115,14 @@ impl Attestation {
                 data.len()
             )));
         }
-        let cid = data[68..68 + cid_len].to_vec();
+        let cid = data[fixed..fixed + cid_len].to_vec();
         let mut signature = [0u8; 65];
-        signature.copy_from_slice(&data[68 + cid_len..]);
+        signature.copy_from_slice(&data[fixed + cid_len..]);
         Ok(Self {
             round,
             task,
             result,
+            salt,
             cid,
             signature,
         })
@@ -120,7 +130,7 @@ impl Attestation {
 
     /// The operator address that signed it, for the market at `market` on `chain_id`.
     pub fn signer(&self, chain_id: u64, market: Address) -> Result<Address, AttestError> {
-        hal9_market::eip712::recover_attestation(
+        hal9_market::eip712::recover_result_signer(
             chain_id,
             market,
             self.task,
@@ -142,11 +152,12 @@ mod tests {
         let result = B256::repeat_byte(2);
         let cid = vec![1, 0x55, 0x12, 0x20, 9, 9, 9];
         let sig =
-            hal9_market::eip712::sign_attestation(key, 31337, market, task, result, &cid).unwrap();
+            hal9_market::eip712::sign_result(key, 31337, market, task, result, &cid).unwrap();
         Attestation {
             round: 0,
             task,
             result,
+            salt: B256::repeat_byte(3),
             cid,
             signature: sig.as_ref().try_into().unwrap(),
         }
@@ -172,15 +183,15 @@ mod tests {
     fn malformed_inputs_are_refused() {
         let key = PrivateKeySigner::random();
         let a = signed(&key, Address::ZERO).encode();
-        for cut in [0, 1, 2, 10, 67, 68, a.len() - 1] {
+        for cut in [0, 1, 2, 10, 67, 99, 100, a.len() - 1] {
             assert!(Attestation::decode(&a[..cut]).is_err(), "cut {cut}");
         }
         let mut long = a.clone();
         long.push(0);
         assert!(Attestation::decode(&long).is_err());
-        let mut v2 = a.clone();
-        v2[1] = 2;
-        assert_eq!(Attestation::decode(&v2), Err(AttestError::Unsupported(2)));
+        let mut v1 = a.clone();
+        v1[1] = 1;
+        assert_eq!(Attestation::decode(&v1), Err(AttestError::Unsupported(1)));
         let mut round = a.clone();
         round[2] = 5;
         assert!(Attestation::decode(&round).is_err());

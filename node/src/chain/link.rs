@@ -89,9 +89,9 @@ impl ChainLink {
         &self.provider
     }
 
-    /// Signs the attestation `(task, result, cid)` with the operator key.
+    /// Signs the EIP-712 `Result(task, result, cid)` with the operator key.
     pub fn sign(&self, task: B256, result: B256, cid: &[u8]) -> eyre::Result<[u8; 65]> {
-        let sig = hal9_market::eip712::sign_attestation(
+        let sig = hal9_market::eip712::sign_result(
             &self.operator,
             self.deployment.chain_id,
             self.deployment.market,
@@ -105,8 +105,9 @@ impl ChainLink {
 
     /// The PeerId an operator registered, from the registry (cached).
     ///
-    /// `Ok(None)`: the operator registered bytes that are not a PeerId (the
-    /// registry accepts any 1-64 bytes); it is absent from committees.
+    /// `Ok(None)`: the operator is not registered, or registered a PeerId
+    /// whose key did not sign the binding (the registry accepts any 1-64
+    /// bytes and any 64-byte signature); it is absent from committees.
     /// `Err`: the registry could not be read (retry later).
     pub async fn peer_of(&self, operator: Address) -> Result<Option<PeerId>, LookupError> {
         if let Some(p) = self.peers.lock().get(&operator) {
@@ -122,12 +123,10 @@ impl ChainLink {
                 operator,
                 reason: hal9_market::client::describe_error(&e),
             })?;
-        let peer = match PeerId::from_bytes(&n.peerId) {
-            Ok(p) => Some(p),
-            Err(e) => {
-                tracing::warn!(target: "hal9::chain", %operator, len = n.peerId.len(), error = %e, "neuron registered a peer id that does not parse; absent from its committees");
-                None
-            }
+        let peer = if n.registered {
+            self.bound_peer(operator, &n.peerId, &n.peerSig)
+        } else {
+            None
         };
         let mut cache = self.peers.lock();
         if cache.len() >= MAX_CACHED_PEERS {
@@ -135,6 +134,24 @@ impl ChainLink {
         }
         cache.insert(operator, peer);
         Ok(peer)
+    }
+
+    /// The PeerId `operator` registered if its libp2p key signed the
+    /// binding (see [`super::binding`]); else `None` (logged).
+    pub fn bound_peer(&self, operator: Address, peer_id: &[u8], sig: &[u8]) -> Option<PeerId> {
+        match super::binding::verify(
+            self.deployment.chain_id,
+            self.deployment.registry,
+            operator,
+            peer_id,
+            sig,
+        ) {
+            Ok(p) => Some(p),
+            Err(e) => {
+                tracing::warn!(target: "hal9::chain", %operator, error = %e, "neuron's peer binding does not verify; it is ignored (absent from its committees)");
+                None
+            }
+        }
     }
 
     /// PeerIds of a committee, in order (`None` for a member whose
@@ -164,6 +181,23 @@ impl ChainLink {
     /// How many PeerIds are cached.
     pub fn cached_peers(&self) -> usize {
         self.peers.lock().len()
+    }
+
+    /// Fits the off-chain consensus timeouts to the chain's phases: members
+    /// hold their reveals until the commit phase closed on chain, so the
+    /// local round must not time out before then (protocol v1.1).
+    pub async fn fit_consensus(&self, c: &mut crate::engine::EngineConfig) -> eyre::Result<()> {
+        let p = self
+            .client
+            .params()
+            .await
+            .map_err(|e| eyre!("cannot read the market parameters: {e}"))?;
+        let commit_ms = p.commitPeriod.saturating_add(5).saturating_mul(1000);
+        let reveal_ms = p.revealPeriod.saturating_mul(1000);
+        c.commit_timeout_ms = c.commit_timeout_ms.max(commit_ms);
+        c.reveal_timeout_ms = c.reveal_timeout_ms.max(reveal_ms);
+        tracing::info!(target: "hal9::chain", commit_period = p.commitPeriod, reveal_period = p.revealPeriod, commit_timeout_ms = c.commit_timeout_ms, reveal_timeout_ms = c.reveal_timeout_ms, "consensus timeouts fitted to the chain's phases");
+        Ok(())
     }
 
     /// Timestamp of the latest block (the contract's `block.timestamp` clock).

@@ -15,7 +15,7 @@ use std::{
     time::Duration,
 };
 
-use alloy::primitives::{Address, U256};
+use alloy::primitives::Address;
 use hal9_p2p::PeerId;
 use parking_lot::RwLock;
 use tracing::{debug, info, warn};
@@ -25,7 +25,7 @@ use super::link::ChainLink;
 /// Most neurons held (a registry larger than this is truncated, logged).
 pub const MAX_NEURONS: usize = 65_536;
 /// How often the whole set is read again, to catch a registry event the
-/// per-operator refresh missed (a full read costs 2 calls per neuron).
+/// per-operator refresh missed (a full read scans the registry's logs).
 pub const RELOAD_EVERY: Duration = Duration::from_secs(1800);
 const TARGET: &str = "hal9::chain";
 
@@ -136,40 +136,65 @@ impl RegistrySet {
     }
 }
 
-/// Reads every neuron the registry lists as active, with its PeerId.
+/// Reads every registered neuron with its bound PeerId, from the registry's
+/// `Registered` and `Deregistered` logs since the deployment (the v1.1
+/// registry keeps no enumerable list): O(log ranges) calls, not O(neurons).
+/// A neuron whose peer binding does not verify is listed without a PeerId.
 pub async fn read_all(link: &ChainLink) -> Result<Vec<(Address, Option<PeerId>)>, String> {
-    let reg = link.client.registry();
-    let n = reg
-        .activeCount()
-        .call()
+    use alloy::{providers::Provider, rpc::types::Filter, sol_types::SolEvent};
+    use hal9_market::bindings::NeuronRegistry;
+    let head = link
+        .provider()
+        .get_block_number()
         .await
-        .map_err(|e| hal9_market::client::describe_error(&e))?;
-    let n = usize::try_from(n.min(U256::from(MAX_NEURONS))).unwrap_or(MAX_NEURONS);
-    let mut out = Vec::with_capacity(n);
-    for i in 0..n {
-        let op = reg
-            .activeAt(U256::from(i))
-            .call()
+        .map_err(|e| format!("eth_blockNumber: {e}"))?;
+    let mut listed: HashMap<Address, Option<PeerId>> = HashMap::new();
+    let mut from = link.deployment.deploy_block;
+    while from <= head {
+        let to = head.min(from.saturating_add(super::watch::MAX_RANGE - 1));
+        let filter = Filter::new()
+            .address(link.deployment.registry)
+            .event_signature(vec![
+                NeuronRegistry::Registered::SIGNATURE_HASH,
+                NeuronRegistry::Deregistered::SIGNATURE_HASH,
+            ])
+            .from_block(from)
+            .to_block(to);
+        let logs = link
+            .provider()
+            .get_logs(&filter)
             .await
-            .map_err(|e| hal9_market::client::describe_error(&e))?;
-        // Read directly, not through the committee lookup cache, which a
-        // full read of a large registry would only flush.
-        let n = link.client.neuron(op).await.map_err(|e| e.to_string())?;
-        out.push((op, PeerId::from_bytes(&n.peerId).ok()));
+            .map_err(|e| format!("eth_getLogs {from}..{to}: {e}"))?;
+        for log in logs {
+            if let Ok(ev) = log.log_decode::<NeuronRegistry::Registered>() {
+                let d = ev.inner.data;
+                if listed.len() < MAX_NEURONS || listed.contains_key(&d.operator) {
+                    let peer = link.bound_peer(d.operator, &d.peerId, &d.peerSig);
+                    listed.insert(d.operator, peer);
+                }
+            } else if let Ok(ev) = log.log_decode::<NeuronRegistry::Deregistered>() {
+                listed.remove(&ev.inner.data.operator);
+            }
+        }
+        from = to + 1;
     }
-    Ok(out)
+    Ok(listed.into_iter().collect())
 }
 
 /// Reads one operator again after a registry event about it (registered
-/// means the registry holds a PeerId for it, parsable or not).
+/// means the registry holds a binding for it, valid or not).
 pub async fn refresh(link: &ChainLink, operator: Address) -> Result<(), String> {
     let n = link
         .client
         .neuron(operator)
         .await
         .map_err(|e| e.to_string())?;
-    let listed = !n.peerId.is_empty();
-    let peer = PeerId::from_bytes(&n.peerId).ok();
+    let listed = n.registered;
+    let peer = if listed {
+        link.bound_peer(operator, &n.peerId, &n.peerSig)
+    } else {
+        None
+    };
     debug!(target: TARGET, %operator, listed, "registry member refreshed");
     link.members.update(operator, listed, peer);
     Ok(())

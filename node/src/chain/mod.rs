@@ -1,10 +1,15 @@
-//! Chain mode: committees from `postTask` events, EIP-712 attestations,
-//! and settlement through a persistent outbox.
+//! Chain mode (protocol v1.1, `docs/protocol-v1.1.md`): tasks requested by
+//! `postTask`, committees drawn later from a future block hash, commitments
+//! stored on chain before any result is shared, reveals gossiped after the
+//! commit phase and relayed to the chain, settlement through a persistent
+//! outbox.
 //!
 //! - [`client`]: connecting the operator's market client (CLI and node).
 //! - [`link`]: the market client with the operator key, and the registry's
 //!   operator -> PeerId map.
-//! - [`attest`]: the attestations members gossip when they reveal.
+//! - [`attest`]: the reveals (with EIP-712 `Result` signatures) members
+//!   gossip once the commit phase closed.
+//! - [`binding`]: PeerId bindings signed by the libp2p key, checked here.
 //! - [`members`]: the registry's neurons, which the gossip validators
 //!   check signers against in chain mode.
 //! - [`outbox`]: owed transactions, stored first, carried out by one worker.
@@ -12,6 +17,7 @@
 //!   emits [`ChainInput`]s on its own channel; it never imports the engine.
 
 pub mod attest;
+pub mod binding;
 pub mod client;
 pub mod link;
 pub mod members;
@@ -20,7 +26,9 @@ pub mod watch;
 
 pub use attest::{ATTEST_TOPIC, Attestation};
 pub use link::ChainLink;
-pub use outbox::{Action, Outbox, OutboxEntry, OutboxMetrics, SettlementPayload};
+pub use outbox::{
+    Action, Outbox, OutboxEntry, OutboxMetrics, RevealCandidate, SettlementPayload,
+};
 
 use alloy::primitives::{Address, B256, U256};
 use hal9_consensus::TaskId;
@@ -29,7 +37,8 @@ use hal9_p2p::PeerId;
 /// What the watcher tells the engine (committees already resolved to PeerIds).
 #[derive(Debug, Clone)]
 pub enum ChainInput {
-    /// `TaskPosted`.
+    /// `TaskPosted`: the task is requested; its committee is drawn later
+    /// from the hash of `draw_block`.
     Posted {
         /// Task id.
         task: TaskId,
@@ -37,11 +46,38 @@ pub enum ChainInput {
         spec: Vec<u8>,
         /// Escrowed fee.
         fee: U256,
-        /// Committee in draw order (`None`: the member's registered
-        /// PeerId does not parse; it is absent).
-        committee: Vec<(Address, Option<PeerId>)>,
+        /// Block whose hash draws the committee.
+        draw_block: u64,
         /// Block it was posted in.
         block: u64,
+    },
+    /// `DrawRetargeted`: the draw block was moved (hash gone, epoch ended).
+    Retargeted {
+        /// Task id.
+        task: TaskId,
+        /// The new draw block.
+        draw_block: u64,
+    },
+    /// `CommitteeDrawn` (primary) or `EscalationDrawn` (escalation).
+    Drawn {
+        /// Task id.
+        task: TaskId,
+        /// Members in draw order (`None`: the member's PeerId binding does
+        /// not verify; it is absent).
+        members: Vec<(Address, Option<PeerId>)>,
+        /// Commit phase end, chain time.
+        commit_end: u64,
+        /// Reveal phase end, chain time.
+        reveal_end: u64,
+        /// Whether this is the escalation committee of a challenge.
+        escalation: bool,
+    },
+    /// `Committed`: the chain stored a member's commitment.
+    Committed {
+        /// Task id.
+        task: TaskId,
+        /// The member.
+        member: Address,
     },
     /// `VerdictSubmitted`.
     Verdict {
@@ -51,15 +87,28 @@ pub enum ChainInput {
         result: B256,
         /// Output CID (binary).
         cid: Vec<u8>,
-        /// Committee positions paid as the majority.
+        /// Committee positions whose reveals match the verdict.
         majority: U256,
+        /// Committee positions whose reveals differ.
+        minority: U256,
     },
-    /// `Challenged`.
+    /// `RevealsAdded` (the masks after the addition).
+    RevealsAdded {
+        /// Task id.
+        task: TaskId,
+        /// Majority positions.
+        majority: U256,
+        /// Minority positions.
+        minority: U256,
+    },
+    /// `Challenged`: an escalation committee is drawn later from `draw_block`.
     Challenged {
         /// Task id.
         task: TaskId,
-        /// Escalation committee in draw order (`None`: absent member).
-        escalation: Vec<(Address, Option<PeerId>)>,
+        /// Who challenged.
+        challenger: Address,
+        /// Block whose hash draws the escalation committee.
+        draw_block: u64,
     },
     /// `EscalationVerdict`.
     EscalationVerdict {
@@ -71,6 +120,13 @@ pub enum ChainInput {
         upheld: bool,
         /// Output CID (binary).
         cid: Vec<u8>,
+    },
+    /// `Equivocation`: a member was proven to have signed two results.
+    Equivocation {
+        /// Task id.
+        task: TaskId,
+        /// The member slashed.
+        member: Address,
     },
     /// `Finalized`.
     Finalized {
@@ -97,6 +153,9 @@ pub enum ChainInput {
         /// treasuryBps.
         treasury_bps: u16,
     },
+    /// The timestamp of the newest block (the contract's clock): commit
+    /// phases end by it, not by the node's clock.
+    ChainTime(u64),
     /// The chain was reorganised: what was derived from blocks after `fork`
     /// is unconfirmed; the events of the new branch follow, then a cursor.
     Reorged {

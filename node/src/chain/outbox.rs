@@ -1,17 +1,19 @@
-//! The settlement outbox: every transaction the node owes the chain
-//! (submit a verdict, challenge, submit an escalation verdict, finalize) is
-//! written to the store first and carried out by one worker.
+//! The settlement outbox: every transaction the node owes the chain (draw a
+//! committee, store its commitment, relay the reveals as a verdict, add late
+//! reveals, prove an equivocation, challenge, relay an escalation verdict,
+//! finalize) is written to the store first and carried out by one worker.
 //!
 //! An entry is done only when the chain shows its effect, whoever caused it,
 //! so a crash, an RPC outage or a lost race delays a settlement but never
 //! loses it, and the contract's state machine (a verdict can only be
-//! submitted while the task is `Posted`, and so on) makes a second attempt
+//! submitted while the task is `Drawn`, and so on) makes a second attempt
 //! harmless: each step first reads the task's on-chain state.
 
 use std::{sync::Arc, time::Duration};
 
-use alloy::primitives::{B256, Bytes, U256};
-use hal9_market::{Dissent, bindings::ComputationMarket};
+use alloy::primitives::{Address, B256, U256, keccak256};
+use alloy::providers::Provider;
+use hal9_market::{DrawOutcome, Reveal, bindings::ComputationMarket, commitment};
 use prometheus_client::{
     encoding::{EncodeLabelSet, EncodeLabelValue},
     metrics::{counter::Counter, family::Family, gauge::Gauge},
@@ -27,18 +29,30 @@ use crate::{clock::now_ms, engine::EngineHandle, store::Store};
 const TARGET: &str = "hal9::outbox";
 /// Longest pause between retries of a failing entry.
 const MAX_BACKOFF_MS: u64 = 15_000;
+/// How often the worker checks for its own queued tree update.
+const APPLY_CHECK_EVERY: Duration = Duration::from_secs(2);
 
 /// What a transaction does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Hash, EncodeLabelValue)]
 #[serde(rename_all = "snake_case")]
 pub enum Action {
-    /// `submitVerdict` with the primary committee's attestations.
+    /// `draw` the committee of a requested task once its draw block is mined.
+    Draw,
+    /// `draw` the escalation committee of a challenged task.
+    DrawEscalation,
+    /// `commitMany` this node's commitment as a committee member.
+    Commit,
+    /// `commitMany` this node's commitment as an escalation member.
+    CommitEscalation,
+    /// `submitVerdict` with a quorum of the committee's reveals.
     SubmitVerdict,
-    /// `joinVerdict` with this node's agreeing attestation, left out by the submitter.
-    JoinVerdict,
+    /// `addReveals`: openings the verdict left out (this node's among them).
+    AddReveals,
+    /// `proveEquivocation` with two signed results of one member.
+    ProveEquivocation,
     /// `challenge` a verdict this node's execution contradicts.
     Challenge,
-    /// `submitEscalationVerdict` with the escalation committee's attestations.
+    /// `submitEscalationVerdict` with a quorum of the escalation's reveals.
     SubmitEscalation,
     /// `finalize` (pay, resolve the challenge, or refund).
     Finalize,
@@ -48,8 +62,13 @@ impl Action {
     /// Short name.
     pub fn name(self) -> &'static str {
         match self {
+            Action::Draw => "draw",
+            Action::DrawEscalation => "draw_escalation",
+            Action::Commit => "commit",
+            Action::CommitEscalation => "commit_escalation",
             Action::SubmitVerdict => "submit_verdict",
-            Action::JoinVerdict => "join_verdict",
+            Action::AddReveals => "add_reveals",
+            Action::ProveEquivocation => "prove_equivocation",
             Action::Challenge => "challenge",
             Action::SubmitEscalation => "submit_escalation",
             Action::Finalize => "finalize",
@@ -118,19 +137,75 @@ impl OutboxEntry {
     }
 }
 
-/// What the engine hands the worker to settle a verdict.
+/// A member's reveal as gossiped: the salts offered are checked against the
+/// commitment the chain stored before one is used.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RevealCandidate {
+    /// The member's operator address.
+    pub member: Address,
+    /// Its result hash.
+    pub result: B256,
+    /// Its output CID (binary).
+    pub cid: Vec<u8>,
+    /// Salts offered for its commitment (the first that opens it is used).
+    pub salts: Vec<B256>,
+}
+
+/// What the engine hands the worker to settle a verdict of one round.
 #[derive(Debug, Clone)]
 pub struct SettlementPayload {
-    /// Agreed result.
+    /// The result a quorum revealed (or this node's own).
     pub result: B256,
-    /// Output CID (binary).
+    /// Its output CID (binary).
     pub cid: Vec<u8>,
-    /// Signatures of members that agree.
-    pub signatures: Vec<Bytes>,
-    /// Who made each of `signatures`.
-    pub signers: Vec<alloy::primitives::Address>,
-    /// Signed attestations of members that disagree (primary round only).
-    pub dissents: Vec<Dissent>,
+    /// Every reveal of the round this node holds, agreeing or not.
+    pub reveals: Vec<RevealCandidate>,
+}
+
+/// The reveals of `p` that open the commitments the chain stored, as the
+/// contract takes them (index in `members`), and how many agree with `p`.
+/// Reveals of non-members, of members without a stored commitment, with
+/// no opening salt, or at positions in `skip` are left out: one bad
+/// opening would revert the whole call.
+pub async fn openings(
+    link: &ChainLink,
+    task: B256,
+    members: &[Address],
+    p: &SettlementPayload,
+    skip: U256,
+) -> Result<(Vec<Reveal>, usize), String> {
+    let mut out = Vec::new();
+    let mut agree = 0;
+    for c in &p.reveals {
+        let Some(index) = members.iter().position(|m| *m == c.member) else {
+            continue;
+        };
+        if index >= 256 || skip.bit(index) || out.iter().any(|r: &Reveal| r.index as usize == index) {
+            continue;
+        }
+        let stored = link
+            .client
+            .committed(task, c.member)
+            .await
+            .map_err(|e| e.to_string())?;
+        if stored == B256::ZERO {
+            continue;
+        }
+        let cid_hash = keccak256(&c.cid);
+        let Some(salt) = c
+            .salts
+            .iter()
+            .find(|s| commitment(task, c.result, cid_hash, **s, c.member) == stored)
+        else {
+            debug!(target: TARGET, task = %task, member = %c.member, "no offered salt opens the member's commitment; its reveal is left out");
+            continue;
+        };
+        if c.result == p.result && c.cid == p.cid {
+            agree += 1;
+        }
+        out.push(hal9_market::reveal(index as u16, c.result, &c.cid, *salt));
+    }
+    Ok((out, agree))
 }
 
 /// Metric labels.
@@ -273,6 +348,7 @@ impl Outbox {
     /// Runs the worker until the engine stops.
     pub async fn run(self, link: Arc<ChainLink>, engine: EngineHandle, metrics: OutboxMetrics) {
         let poll = Duration::from_millis(link.cfg.poll_interval_ms.max(50));
+        let mut last_apply_check = std::time::Instant::now() - APPLY_CHECK_EVERY;
         loop {
             tokio::select! {
                 _ = self.notify.notified() => {}
@@ -280,6 +356,12 @@ impl Outbox {
             }
             if engine.is_stopped() {
                 break;
+            }
+            if last_apply_check.elapsed() >= APPLY_CHECK_EVERY {
+                last_apply_check = std::time::Instant::now();
+                if let Err(e) = apply_own_queued(&link).await {
+                    debug!(target: TARGET, error = %e, "cannot check or apply the queued tree update");
+                }
             }
             let pending: Vec<_> = self
                 .pending()
@@ -338,13 +420,15 @@ enum Step {
     Abandon(String),
 }
 
-/// `Status` enum of the market, as numbers.
+/// `Status` enum of the market (protocol v1.1), as numbers.
 mod status {
-    pub(super) const POSTED: u8 = 1;
-    pub(super) const VERDICT: u8 = 2;
-    pub(super) const CHALLENGED: u8 = 3;
-    pub(super) const FINALIZED: u8 = 4;
-    pub(super) const REFUNDED: u8 = 5;
+    pub(super) const REQUESTED: u8 = 1;
+    pub(super) const DRAWN: u8 = 2;
+    pub(super) const VERDICT: u8 = 3;
+    pub(super) const CHALLENGED: u8 = 4;
+    pub(super) const ESCALATING: u8 = 5;
+    pub(super) const FINALIZED: u8 = 6;
+    pub(super) const REFUNDED: u8 = 7;
 }
 
 fn wait_for(chain_now: u64, target: u64) -> u64 {
@@ -370,60 +454,176 @@ async fn step(
             .inc();
         debug!(target: TARGET, call = name, task = %task, "sending");
     };
+    let me = link.address();
+    let tx = |rc: alloy::rpc::types::TransactionReceipt| {
+        Ok(Step::Done(Some(rc.transaction_hash.to_string())))
+    };
     match e.action {
-        Action::SubmitVerdict => {
-            if st != status::POSTED {
+        Action::Draw | Action::DrawEscalation => {
+            let want = if e.action == Action::Draw {
+                status::REQUESTED
+            } else {
+                status::CHALLENGED
+            };
+            if st != want {
                 return Ok(Step::Done(None));
             }
-            if now > t.deadline {
-                return Ok(Step::Abandon(
-                    "the task deadline passed without a verdict".into(),
-                ));
+            if want == status::REQUESTED && now > t.deadline {
+                return Ok(Step::Abandon("the deadline passed before a draw".into()));
             }
-            let Some(p) = engine.settlement(task, 0).await else {
-                return Ok(Step::Wait(500));
-            };
-            let need = hal9_consensus::quorum(t.committee.len());
-            if p.signatures.len() < need {
-                debug!(target: TARGET, task = %task, have = p.signatures.len(), need, "waiting for attestations");
-                return Ok(Step::Wait(500));
-            }
-            crash_once_before_submit(link.address());
-            sent("submitVerdict");
-            match link
-                .client
-                .submit_verdict(task, p.result, &p.cid, p.signatures, p.dissents)
+            let head = link
+                .provider()
+                .get_block_number()
                 .await
-            {
-                Ok(rc) => Ok(Step::Done(Some(rc.transaction_hash.to_string()))),
-                Err(err) => lost_race(link, task, status::POSTED, err.to_string()).await,
+                .map_err(|e| format!("eth_blockNumber: {e}"))?;
+            if head <= t.drawBlock {
+                return Ok(Step::Wait(1_000));
+            }
+            sent("draw");
+            match link.client.draw(task).await {
+                Ok(DrawOutcome::Drawn { .. }) => Ok(Step::Done(None)),
+                Ok(DrawOutcome::Retargeted { draw_block }) => {
+                    debug!(target: TARGET, task = %task, draw_block, "draw re-targeted");
+                    Ok(Step::Wait(1_000))
+                }
+                Ok(DrawOutcome::Empty) => Ok(Step::Abandon(
+                    "no committee could be drawn (too few eligible neurons, or the deadline is too near)"
+                        .into(),
+                )),
+                Err(err) => lost_race(link, task, want, err.to_string()).await,
             }
         }
-        Action::JoinVerdict => {
+        Action::Commit | Action::CommitEscalation => {
+            let (want, round) = if e.action == Action::Commit {
+                (status::DRAWN, 0)
+            } else {
+                (status::ESCALATING, 1)
+            };
+            if st != want {
+                return Ok(Step::Done(None));
+            }
+            if now > t.commitEnd {
+                return Ok(Step::Abandon(
+                    "the commit phase closed before this node's commitment landed".into(),
+                ));
+            }
+            let stored = link
+                .client
+                .committed(task, me)
+                .await
+                .map_err(|e| e.to_string())?;
+            if stored != B256::ZERO {
+                return Ok(Step::Done(None));
+            }
+            let Some(c) = engine.own_commitment(task, round).await else {
+                return Ok(Step::Wait(500));
+            };
+            sent("commitMany");
+            match link.client.commit_many(&[(task, c)]).await {
+                Ok(rc) => tx(rc),
+                Err(err) => {
+                    let stored = link
+                        .client
+                        .committed(task, me)
+                        .await
+                        .map_err(|e| e.to_string())?;
+                    if stored != B256::ZERO {
+                        Ok(Step::Done(None))
+                    } else {
+                        Err(err.to_string())
+                    }
+                }
+            }
+        }
+        Action::SubmitVerdict | Action::SubmitEscalation => {
+            let (want, round, members) = if e.action == Action::SubmitVerdict {
+                (status::DRAWN, 0, &t.committee)
+            } else {
+                (status::ESCALATING, 1, &t.escalation)
+            };
+            if st != want || (round == 1 && t.escalationMask != U256::ZERO) {
+                return Ok(Step::Done(None));
+            }
+            if now <= t.commitEnd {
+                return Ok(Step::Wait(wait_for(now, t.commitEnd)));
+            }
+            if now > t.revealEnd {
+                return Ok(Step::Abandon(
+                    "the reveal phase ended without a verdict".into(),
+                ));
+            }
+            let Some(p) = engine.settlement(task, round).await else {
+                return Ok(Step::Wait(500));
+            };
+            let (reveals, agree) = openings(link, task, members, &p, U256::ZERO).await?;
+            let need = hal9_consensus::quorum(members.len());
+            if agree < need {
+                debug!(target: TARGET, task = %task, round, agree, need, "waiting for reveals");
+                return Ok(Step::Wait(500));
+            }
+            if round == 0 {
+                crash_once_before_submit(me);
+                sent("submitVerdict");
+                match link
+                    .client
+                    .submit_verdict(task, p.result, &p.cid, reveals)
+                    .await
+                {
+                    Ok(rc) => tx(rc),
+                    Err(err) => lost_race(link, task, want, err.to_string()).await,
+                }
+            } else {
+                sent("submitEscalationVerdict");
+                match link
+                    .client
+                    .submit_escalation_verdict(task, p.result, &p.cid, reveals)
+                    .await
+                {
+                    Ok(rc) => tx(rc),
+                    Err(err) => {
+                        let t2 = link.client.task(task).await.map_err(|e| e.to_string())?;
+                        if t2.escalationMask != U256::ZERO || t2.status as u8 != want {
+                            Ok(Step::Done(None))
+                        } else {
+                            Err(err.to_string())
+                        }
+                    }
+                }
+            }
+        }
+        Action::AddReveals => {
             if st != status::VERDICT || now > t.challengeEnd {
                 return Ok(Step::Done(None));
             }
-            let me = link.address();
-            let Some(pos) = t.committee.iter().position(|a| *a == me) else {
-                return Ok(Step::Abandon("not a committee member".into()));
+            let Some(p) = engine.settlement(task, 0).await else {
+                return Ok(Step::Done(None));
             };
-            if t.majorityMask.bit(pos) || t.minorityMask.bit(pos) {
+            let seen = t.majorityMask | t.minorityMask;
+            let (reveals, _) = openings(link, task, &t.committee, &p, seen).await?;
+            if reveals.is_empty() {
                 return Ok(Step::Done(None));
             }
-            let Some(p) = engine.settlement(task, 0).await else {
-                return Ok(Step::Wait(500));
-            };
-            let Some(i) = p.signers.iter().position(|s| *s == me) else {
-                return Ok(Step::Abandon("no agreeing attestation of this node".into()));
-            };
-            sent("joinVerdict");
-            match link
-                .client
-                .join_verdict(task, &p.cid, vec![p.signatures[i].clone()])
-                .await
-            {
-                Ok(rc) => Ok(Step::Done(Some(rc.transaction_hash.to_string()))),
+            sent("addReveals");
+            match link.client.add_reveals(task, reveals).await {
+                Ok(rc) => tx(rc),
                 Err(err) => Err(err.to_string()),
+            }
+        }
+        Action::ProveEquivocation => {
+            if st <= status::REQUESTED || st >= status::FINALIZED {
+                return Ok(Step::Done(None));
+            }
+            let Some((member, a, b)) = engine.equivocation(task).await else {
+                return Ok(Step::Done(None));
+            };
+            sent("proveEquivocation");
+            match link.client.prove_equivocation(task, a, b).await {
+                Ok(rc) => {
+                    info!(target: TARGET, task = %task, %member, "equivocation proven on chain");
+                    tx(rc)
+                }
+                // Someone proved it first (or the member is no longer slashable for it).
+                Err(err) => Ok(Step::Abandon(err.to_string())),
             }
         }
         Action::Challenge => {
@@ -440,39 +640,8 @@ async fn step(
             }
             sent("challenge");
             match link.client.challenge(task, bond).await {
-                Ok(rc) => Ok(Step::Done(Some(rc.transaction_hash.to_string()))),
+                Ok(rc) => tx(rc),
                 Err(err) => lost_race(link, task, status::VERDICT, err.to_string()).await,
-            }
-        }
-        Action::SubmitEscalation => {
-            if st != status::CHALLENGED || t.escalationMask != U256::ZERO {
-                return Ok(Step::Done(None));
-            }
-            if now > t.escalationEnd {
-                return Ok(Step::Abandon("the escalation period ended".into()));
-            }
-            let Some(p) = engine.settlement(task, 1).await else {
-                return Ok(Step::Wait(500));
-            };
-            let need = hal9_consensus::quorum(t.escalation.len());
-            if p.signatures.len() < need {
-                return Ok(Step::Wait(500));
-            }
-            sent("submitEscalationVerdict");
-            match link
-                .client
-                .submit_escalation_verdict(task, p.result, &p.cid, p.signatures)
-                .await
-            {
-                Ok(rc) => Ok(Step::Done(Some(rc.transaction_hash.to_string()))),
-                Err(err) => {
-                    let t2 = link.client.task(task).await.map_err(|e| e.to_string())?;
-                    if t2.escalationMask != U256::ZERO || t2.status as u8 != status::CHALLENGED {
-                        Ok(Step::Done(None))
-                    } else {
-                        Err(err.to_string())
-                    }
-                }
             }
         }
         Action::Finalize => {
@@ -480,10 +649,11 @@ async fn step(
                 return Ok(Step::Done(None));
             }
             let ready_at = match st {
-                status::POSTED => t.deadline,
+                status::REQUESTED | status::DRAWN => t.deadline,
                 status::VERDICT => t.challengeEnd,
-                status::CHALLENGED if t.escalationMask != U256::ZERO => 0,
                 status::CHALLENGED => t.escalationEnd,
+                status::ESCALATING if t.escalationMask != U256::ZERO => t.revealEnd,
+                status::ESCALATING => t.escalationEnd,
                 _ => return Ok(Step::Abandon(format!("task in unknown status {st}"))),
             };
             if now <= ready_at {
@@ -491,7 +661,7 @@ async fn step(
             }
             sent("finalize");
             match link.client.finalize(task).await {
-                Ok(rc) => Ok(Step::Done(Some(rc.transaction_hash.to_string()))),
+                Ok(rc) => tx(rc),
                 Err(err) => {
                     let t2 = link.client.task(task).await.map_err(|e| e.to_string())?;
                     let s2 = t2.status as u8;
@@ -504,6 +674,24 @@ async fn step(
             }
         }
     }
+}
+
+/// Applies this operator's queued sortition-tree write (a stake or
+/// capability change made in a draw phase) once an apply phase comes:
+/// until then the neuron is drawn with its old weight, or not at all.
+async fn apply_own_queued(link: &ChainLink) -> Result<bool, String> {
+    let me = link.address();
+    let n = link.client.neuron(me).await.map_err(|e| e.to_string())?;
+    if !n.queued || !link.client.in_apply_phase().await.map_err(|e| e.to_string())? {
+        return Ok(false);
+    }
+    let _guard = link.send_lock.lock().await;
+    link.client
+        .apply_queued(&[me])
+        .await
+        .map_err(|e| e.to_string())?;
+    info!(target: TARGET, operator = %me, "queued sortition-tree update applied");
+    Ok(true)
 }
 
 /// Fault injection (feature `fault-injection`): with `HAL9_CRASH_MARKER`

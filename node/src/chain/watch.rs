@@ -10,9 +10,13 @@
 //!   (the endpoint is down) is retried with backoff until it succeeds; the
 //!   cursor is only handed on ([`ChainInput::Cursor`]) after every event
 //!   before it was emitted, so a restart re-reads what was not applied.
-//! - **A garbage PeerId is an absent member**, not an undecodable event: the
-//!   registry accepts any 1-64 bytes; such a member is `None` in the
-//!   committee and the others still run the task.
+//! - **An unbound PeerId is an absent member**, not an undecodable event:
+//!   the registry accepts any 1-64 bytes and any 64-byte signature; a member
+//!   whose PeerId binding does not verify ([`super::binding`]) is `None` in
+//!   the committee and the others still run the task.
+//! - **The chain's clock**: after every caught-up poll the newest block's
+//!   timestamp goes to the engine ([`ChainInput::ChainTime`]); commit
+//!   phases end by it.
 //! - **Registry events** (`Registered`, `Deregistered`, stake and capability
 //!   changes, slashing) over the same block range drop the operator's cached
 //!   PeerId; a reorganisation drops the whole cache.
@@ -131,6 +135,13 @@ pub async fn run(
                 }
                 if !caught_up {
                     continue;
+                }
+                // The contract's clock, for the phases (commit ends, reveals
+                // may go out); read after the events it may close.
+                if let Ok(t) = link.chain_time().await
+                    && out.send(ChainInput::ChainTime(t)).await.is_err()
+                {
+                    break;
                 }
             }
             Err(e) => {
@@ -315,26 +326,72 @@ async fn resolve(
             task: TaskId(p.task_id.0),
             spec: p.spec.abi_encode(),
             fee: p.fee,
-            committee: members(link, p.task_id, &p.committee, out, metrics).await?,
+            draw_block: p.draw_block,
             block,
+        },
+        ChainEvent::DrawRetargeted { task, draw_block } => ChainInput::Retargeted {
+            task: TaskId(task.0),
+            draw_block,
+        },
+        ChainEvent::CommitteeDrawn {
+            task,
+            committee,
+            commit_end,
+            reveal_end,
+        } => ChainInput::Drawn {
+            task: TaskId(task.0),
+            members: members(link, task, &committee, out, metrics).await?,
+            commit_end,
+            reveal_end,
+            escalation: false,
+        },
+        ChainEvent::EscalationDrawn {
+            task,
+            escalation,
+            commit_end,
+            reveal_end,
+        } => ChainInput::Drawn {
+            task: TaskId(task.0),
+            members: members(link, task, &escalation, out, metrics).await?,
+            commit_end,
+            reveal_end,
+            escalation: true,
+        },
+        ChainEvent::Committed { task, member } => ChainInput::Committed {
+            task: TaskId(task.0),
+            member,
         },
         ChainEvent::VerdictSubmitted {
             task,
             result,
             output_cid,
             majority_mask,
-            ..
+            minority_mask,
         } => ChainInput::Verdict {
             task: TaskId(task.0),
             result,
             cid: output_cid.to_vec(),
             majority: majority_mask,
+            minority: minority_mask,
+        },
+        ChainEvent::RevealsAdded {
+            task,
+            majority_mask,
+            minority_mask,
+        } => ChainInput::RevealsAdded {
+            task: TaskId(task.0),
+            majority: majority_mask,
+            minority: minority_mask,
         },
         ChainEvent::Challenged {
-            task, escalation, ..
+            task,
+            challenger,
+            draw_block,
+            ..
         } => ChainInput::Challenged {
             task: TaskId(task.0),
-            escalation: members(link, task, &escalation, out, metrics).await?,
+            challenger,
+            draw_block,
         },
         ChainEvent::EscalationVerdict {
             task,
@@ -347,6 +404,10 @@ async fn resolve(
             result,
             upheld,
             cid: output_cid.to_vec(),
+        },
+        ChainEvent::Equivocation { task, member, .. } => ChainInput::Equivocation {
+            task: TaskId(task.0),
+            member,
         },
         ChainEvent::Finalized {
             task,
@@ -369,10 +430,7 @@ async fn resolve(
             burn_bps: p.burnBps,
             treasury_bps: p.treasuryBps,
         },
-        ChainEvent::VerdictJoined { .. }
-        | ChainEvent::ChallengeSettled { .. }
-        | ChainEvent::VerdictSkipped { .. }
-        | ChainEvent::FinalizeSkipped { .. } => ChainInput::Noted,
+        _ => ChainInput::Noted,
     })
 }
 
@@ -413,6 +471,7 @@ mod tests {
             operator: op,
             peerId: vec![1, 2, 3].into(),
             capabilities: 0,
+            peerSig: vec![0; 64].into(),
         };
         let log = alloy::primitives::Log {
             address: Address::ZERO,

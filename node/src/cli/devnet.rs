@@ -83,10 +83,14 @@ impl DevnetArgs {
                         .prepare_node(node, i, &chain.url, tokens(STAKE), lock)
                         .await?;
                     println!(
-                        "  node{i}: operator {} registered, staked {STAKE} HAL9, locked {lock} days",
+                        "  node{i}: operator {} registered (PeerId binding signed by the node key), staked {STAKE} HAL9, locked {lock} days",
                         chain.operator(i).address()
                     );
                 }
+                let ops: Vec<Address> =
+                    (0..nodes.len()).map(|i| chain.operator(i).address()).collect();
+                chain.apply_queued(&ops).await?;
+                println!("  sortition trees updated in the apply phase: all neurons can be drawn");
             }
             eyre::Ok(Cluster::new(nodes))
         };
@@ -277,7 +281,35 @@ async fn demo_chain(cluster: &Cluster, chain: &DevChain) -> eyre::Result<()> {
         "task {} posted on chain by node0 (a handwritten-style {digit}, r = 3, fee {DEMO_FEE} HAL9 escrowed)",
         sub.id
     );
-    println!("committee drawn on chain: {}", sub.committee.join(", "));
+    println!(
+        "the committee is drawn on chain from the hash of block {} (protocol v1.1: nobody knew it when the task was posted)",
+        sub.draw_block.map_or_else(|| "?".to_string(), |b| b.to_string())
+    );
+    let task_id: alloy::primitives::B256 = format!("0x{}", sub.id).parse()?;
+    let committed = {
+        let client = client.clone();
+        let id = sub.id.clone();
+        move || {
+            let client = client.clone();
+            let id = id.clone();
+            async move {
+                let r = client.task(&id, None).await?;
+                Ok(r.chain.is_some_and(|c| c.committed.len() >= 3))
+            }
+        }
+    };
+    DevChain::wait_for(
+        "the committee's commitments on chain",
+        Duration::from_secs(90),
+        committed,
+    )
+    .await?;
+    println!(
+        "committee drawn and every member's commitment stored on chain after {} ms; moving the dev chain's clock past the commit phase ({} s) so the reveals may go out",
+        started.elapsed().as_millis(),
+        chain.config.market.commitPeriod
+    );
+    chain.end_commit_phase(task_id).await?;
     let rec = client.task(&sub.id, Some(120_000)).await?;
     crate::cli::task::print_task(&rec);
     if rec.status != TaskStatus::Verified {
@@ -310,12 +342,11 @@ async fn demo_chain(cluster: &Cluster, chain: &DevChain) -> eyre::Result<()> {
     )
     .await?;
     println!(
-        "verdict settled on chain with EIP-712 attestations after {} ms; challenge window {} s",
+        "verdict settled on chain with the members' reveals of their commitments after {} ms; challenge window {} s",
         started.elapsed().as_millis(),
         chain.config.market.challengeWindow
     );
-    // Agreeing members the submitter left out join within the window.
-    let task_id: alloy::primitives::B256 = format!("0x{}", sub.id).parse()?;
+    // Reveals the relayer left out are added within the window.
     let reader = chain.client(&chain.keys[0]).await?;
     let _ = DevChain::wait_for(
         "every agreeing member on the verdict",
@@ -432,6 +463,31 @@ async fn demo_task(cluster: &Cluster) -> eyre::Result<()> {
         "task {} submitted (a handwritten-style {digit}, r = 3)",
         sub.id
     );
+    let task_id: alloy::primitives::B256 = format!("0x{}", sub.id).parse()?;
+    let committed = {
+        let client = client.clone();
+        let id = sub.id.clone();
+        move || {
+            let client = client.clone();
+            let id = id.clone();
+            async move {
+                let r = client.task(&id, None).await?;
+                Ok(r.chain.is_some_and(|c| c.committed.len() >= 3))
+            }
+        }
+    };
+    DevChain::wait_for(
+        "the committee's commitments on chain",
+        Duration::from_secs(90),
+        committed,
+    )
+    .await?;
+    println!(
+        "committee drawn and every member's commitment stored on chain after {} ms; moving the dev chain's clock past the commit phase ({} s) so the reveals may go out",
+        started.elapsed().as_millis(),
+        chain.config.market.commitPeriod
+    );
+    chain.end_commit_phase(task_id).await?;
     let rec = client.task(&sub.id, Some(120_000)).await?;
     crate::cli::task::print_task(&rec);
     if rec.status != TaskStatus::Verified {

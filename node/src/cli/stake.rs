@@ -212,7 +212,11 @@ impl StakeCommand {
             StakeCommand::Withdraw(a) => {
                 let ctx = Ctx::load(&a.chain, o)?;
                 let c = connect(&ctx.home, &ctx.cfg).await?;
-                let rc = c.market.withdraw().await?;
+                let n = c.market.neuron(c.address()).await?;
+                if n.unbonding.is_zero() {
+                    eyre::bail!("nothing is unbonding (run `hal9 stake unbond AMOUNT` first)");
+                }
+                let rc = c.market.withdraw(n.unbonding).await?;
                 let amount = rc
                     .decoded_log::<hal9_market::bindings::NeuronRegistry::Withdrawn>()
                     .map(|l| l.data.amount)

@@ -185,9 +185,9 @@ impl TaskCommand {
                 if let Some(fee) = &sub.fee {
                     let fee = fee.parse().unwrap_or_default();
                     println!(
-                        "posted on chain: fee {} HAL9 escrowed, committee {}",
+                        "posted on chain: fee {} HAL9 escrowed; the committee is drawn from the hash of block {}",
                         hal9_market::units::format_tokens(fee),
-                        sub.committee.join(", ")
+                        sub.draw_block.map_or_else(|| "?".to_string(), |b| b.to_string())
                     );
                 }
                 let rec = client.task(&sub.id, Some(120_000)).await?;

@@ -1,6 +1,11 @@
 //! A local settlement chain for the devnet and the end-to-end tests: anvil
 //! on 127.0.0.1 (random port), the contracts deployed from the committed
-//! bytecode, and node operators funded, registered and staked.
+//! bytecode, and node operators funded, registered (PeerId binding signed
+//! by the node key) and staked.
+//!
+//! anvil mines a block for every transaction at once (automine) and, so
+//! that draw blocks pass and tree epochs turn with nobody sending, a
+//! background task mines one more block every second.
 
 use std::time::Duration;
 
@@ -26,15 +31,27 @@ pub fn tokens(n: u128) -> U256 {
 
 pub use hal9_market::deploy::find_anvil;
 
+/// Standby neurons every dev chain registers besides the nodes' operators:
+/// protocol v1.1 posts a task only when its tree holds 3r + 2 neurons
+/// (committee, escalation, challenger), 11 for r = 3. They stake the
+/// minimum (1 HAL9 on a dev chain) from keys no node holds, so against the
+/// nodes' stakes they are almost never drawn; when one is, it is an offline
+/// member, which the protocol must survive anyway.
+pub const STANDBY: usize = 11;
+
 /// A running dev chain with the hal9 contracts.
 pub struct DevChain {
     anvil: AnvilInstance,
+    miner: tokio::task::JoinHandle<()>,
     /// JSON-RPC URL.
     pub url: String,
     /// Contract addresses.
     pub deployment: Deployment,
-    /// Key 0 deploys; key i+1 is operator i.
+    /// Key 0 deploys; key i+1 is operator i; the last [`STANDBY`] are the
+    /// standby neurons.
     pub keys: Vec<PrivateKeySigner>,
+    /// How many node operators.
+    pub operators: usize,
     /// What was deployed.
     pub config: DeployConfig,
 }
@@ -47,14 +64,21 @@ impl std::fmt::Debug for DevChain {
     }
 }
 
-/// Settings of a dev deployment: short windows so a demo or a test can
-/// walk through challenge, unbonding and governance in seconds of real
-/// time (the chain's clock is moved forward with [`DevChain::advance`]).
+impl Drop for DevChain {
+    fn drop(&mut self) {
+        self.miner.abort();
+    }
+}
+
+/// Settings of a dev deployment: the shortest windows the contracts'
+/// bounds allow (commit and reveal 30 s, challenge window and escalation
+/// 10 min), so a demo or a test walks through them in seconds of real time
+/// by moving the chain's clock ([`DevChain::advance`],
+/// [`DevChain::end_commit_phase`]).
 pub fn dev_config(operators: &[Address]) -> DeployConfig {
     let mut c = DeployConfig::devnet(operators);
-    c.market.challengeWindow = 60;
-    c.market.escalationPeriod = 600;
-    c.unbonding_delay = 120;
+    c.min_stake = tokens(1);
+    c.unbonding_delay = 600;
     c.timelock_delay = 60;
     c.voting_delay = 1;
     c.voting_period = 20;
@@ -77,7 +101,7 @@ impl DevChain {
             eyre!("anvil not found: set HAL9_ANVIL, put it on PATH, or run devnet/setup.d/30-foundry.sh")
         })?;
         let anvil = Anvil::at(path)
-            .args(["--accounts", &(operators + 1).to_string()])
+            .args(["--accounts", &(operators + 1 + STANDBY).to_string()])
             .try_spawn()
             .wrap_err("cannot start anvil")?;
         let keys: Vec<PrivateKeySigner> = anvil
@@ -87,6 +111,7 @@ impl DevChain {
             .map(PrivateKeySigner::from)
             .collect();
         let url = anvil.endpoint();
+        // Genesis funds the operators and the standby neurons.
         let ops: Vec<Address> = keys[1..].iter().map(|k| k.address()).collect();
         let mut config = dev_config(&ops);
         tweak(&mut config);
@@ -94,13 +119,52 @@ impl DevChain {
         let deployment = deploy_all(&deployer, keys[0].address(), &config)
             .await
             .map_err(|e| eyre!("deploy: {e}"))?;
-        Ok(Self {
+        let chain_id = deployment.chain_id;
+        let min_stake = config.min_stake;
+        for key in &keys[operators + 1..] {
+            let c = MarketClient::connect(provider(&url, key)?, deployment)
+                .await
+                .map_err(|e| eyre!("{e}"))?;
+            let node_key = hal9_p2p::Keypair::generate_ed25519();
+            let peer = node_key.public().to_peer_id();
+            let sig = crate::chain::binding::sign(
+                &node_key,
+                chain_id,
+                deployment.registry,
+                key.address(),
+            )
+            .map_err(|e| eyre!(e))?;
+            c.register(&peer.to_bytes(), 0, min_stake, &sig)
+                .await
+                .map_err(|e| eyre!("register a standby neuron: {e}"))?;
+        }
+        let miner = {
+            let p = deployer.clone();
+            tokio::spawn(async move {
+                loop {
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    if p.anvil_mine(Some(1), None).await.is_err() {
+                        // anvil is gone (the chain was dropped or killed).
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                    }
+                }
+            })
+        };
+        let chain = Self {
             anvil,
+            miner,
+            operators,
             url,
             deployment,
             keys,
             config,
-        })
+        };
+        let standby: Vec<Address> = chain.keys[operators + 1..]
+            .iter()
+            .map(|k| k.address())
+            .collect();
+        chain.apply_queued(&standby).await?;
+        Ok(chain)
     }
 
     /// anvil's port.
@@ -146,18 +210,61 @@ impl DevChain {
         cfg.chain.poll_interval_ms = 200;
         cfg.chain.takeover_delay_ms = 3_000;
         write_config(&home.path(CONFIG_FILE), &cfg)?;
-        let peer = node.home().load_key()?.public().to_peer_id();
+        let key = node.home().load_key()?;
+        let peer = key.public().to_peer_id();
         let c = self.client(self.operator(i)).await?;
-        c.register(&peer.to_bytes(), 0)
+        let sig = crate::chain::binding::sign(
+            &key,
+            self.deployment.chain_id,
+            self.deployment.registry,
+            self.operator(i).address(),
+        )
+        .map_err(|e| eyre!(e))?;
+        c.register(&peer.to_bytes(), 0, stake, &sig)
             .await
             .map_err(|e| eyre!("register: {e}"))?;
-        if stake > U256::ZERO {
-            c.stake(stake).await.map_err(|e| eyre!("stake: {e}"))?;
-        }
         if lock_days > 0 {
             c.lock(lock_days * 86_400)
                 .await
                 .map_err(|e| eyre!("lock: {e}"))?;
+        }
+        Ok(())
+    }
+
+    /// Mines into the next apply phase and writes every queued sortition
+    /// tree update of `operators` (registrations made in a draw phase are
+    /// only queued; until applied those neurons are never drawn).
+    pub async fn apply_queued(&self, operators: &[Address]) -> eyre::Result<()> {
+        let c = self.client(&self.keys[0]).await?;
+        for _ in 0..self.config.tree_epoch_blocks + 1 {
+            if c.in_apply_phase().await.map_err(|e| eyre!("{e}"))? {
+                break;
+            }
+            self.mine(1).await?;
+        }
+        c.apply_queued(operators)
+            .await
+            .map_err(|e| eyre!("applyQueued: {e}"))?;
+        Ok(())
+    }
+
+    /// Ends the current commit phase of `task` (a committee's or an
+    /// escalation's): moves the chain's clock past its `commitEnd`.
+    pub async fn end_commit_phase(&self, task: alloy::primitives::B256) -> eyre::Result<()> {
+        let t = self
+            .client(&self.keys[0])
+            .await?
+            .task(task)
+            .await
+            .map_err(|e| eyre!("{e}"))?;
+        let now = self
+            .client(&self.keys[0])
+            .await?
+            .chain_time()
+            .await
+            .map_err(|e| eyre!("{e}"))?;
+        if t.commitEnd >= now {
+            self.advance(t.commitEnd - now + 1).await?;
         }
         Ok(())
     }

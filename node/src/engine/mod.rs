@@ -180,7 +180,23 @@ enum Command {
         action: String,
         tx: String,
     },
+    OwnCommitment {
+        task: alloy::primitives::B256,
+        round: u8,
+        reply: oneshot::Sender<Option<alloy::primitives::B256>>,
+    },
+    Equivocation {
+        task: alloy::primitives::B256,
+        reply: oneshot::Sender<Option<EquivocationProof>>,
+    },
 }
+
+/// A member and two different results it signed for one task.
+pub type EquivocationProof = (
+    alloy::primitives::Address,
+    hal9_market::Dissent,
+    hal9_market::Dissent,
+);
 
 /// What `task verify` reports (a control API type).
 pub use hal9_api::VerifyReport;
@@ -213,7 +229,28 @@ impl EngineHandle {
         self.tx.is_closed()
     }
 
-    /// Signatures and dissents to settle a verdict on chain (chain mode).
+    /// The commitment this node stores on chain for `task` in `round`
+    /// (chain mode; `None` until its vote is persisted).
+    pub async fn own_commitment(
+        &self,
+        task: alloy::primitives::B256,
+        round: u8,
+    ) -> Option<alloy::primitives::B256> {
+        self.call(|reply| Command::OwnCommitment { task, round, reply })
+            .await
+            .ok()
+            .flatten()
+    }
+
+    /// An equivocation proof held for `task` (chain mode).
+    pub async fn equivocation(&self, task: alloy::primitives::B256) -> Option<EquivocationProof> {
+        self.call(|reply| Command::Equivocation { task, reply })
+            .await
+            .ok()
+            .flatten()
+    }
+
+    /// The reveals to settle a verdict on chain (chain mode).
     pub async fn settlement(
         &self,
         task: alloy::primitives::B256,
@@ -907,6 +944,15 @@ enum Fault {
     /// Tasks submitted through this node are never gossiped.
     #[cfg_attr(not(feature = "fault-injection"), allow(dead_code))]
     NoTaskGossip,
+    /// At these primary-committee positions the member also gossips a
+    /// second signed result that differs from its first (equivocation).
+    #[cfg_attr(not(feature = "fault-injection"), allow(dead_code))]
+    EquivocateRanks(u32),
+    /// At these positions the member never executes: it copies the first
+    /// result another member reveals and tries to commit to it on chain
+    /// (copy-and-join: paid without computing, if the protocol let it).
+    #[cfg_attr(not(feature = "fault-injection"), allow(dead_code))]
+    CopyRanks(u32),
 }
 
 impl Fault {
@@ -921,6 +967,21 @@ impl Fault {
             if v == "no-task-gossip" {
                 warn!(target: "hal9::engine", "FAULT INJECTION: this node never gossips the tasks submitted to it");
                 return Fault::NoTaskGossip;
+            }
+            let mask_of = |ranks: &str| {
+                ranks
+                    .split(',')
+                    .filter_map(|r| r.trim().parse::<u32>().ok())
+                    .filter(|r| *r < 32)
+                    .fold(0u32, |m, r| m | (1 << r))
+            };
+            if let Some(ranks) = v.strip_prefix("equivocate-ranks:") {
+                warn!(target: "hal9::engine", ranks, "FAULT INJECTION: committee members at these positions sign two different results");
+                return Fault::EquivocateRanks(mask_of(ranks));
+            }
+            if let Some(ranks) = v.strip_prefix("copy-ranks:") {
+                warn!(target: "hal9::engine", ranks, "FAULT INJECTION: committee members at these positions copy another member's result instead of computing");
+                return Fault::CopyRanks(mask_of(ranks));
             }
             let silent = v.starts_with("wrong-ranks-silent:");
             if let Some(ranks) = v
@@ -1297,7 +1358,13 @@ impl Engine {
                 let _ = reply.send(v);
             }
             Command::Settlement { task, round, reply } => {
-                let _ = reply.send(self.settlement_payload(task, round));
+                let _ = reply.send(self.settlement_payload(task, round).await);
+            }
+            Command::OwnCommitment { task, round, reply } => {
+                let _ = reply.send(self.own_commitment(task, round).await);
+            }
+            Command::Equivocation { task, reply } => {
+                let _ = reply.send(self.equivocation_payload(task));
             }
             Command::NoteTx { task, action, tx } => self.note_tx(task, action, tx).await,
         }
@@ -1581,17 +1648,31 @@ impl Engine {
     /// Whether fault injection makes this node's result for `task` wrong.
     fn wrong_for(&self, task: &TaskId) -> bool {
         match self.fault {
-            Fault::None | Fault::NoTaskGossip => false,
             Fault::WrongResult => true,
-            Fault::WrongRanks(mask) | Fault::WrongRanksSilent(mask) => {
-                let local = self.keypair.public().to_peer_id().to_string();
-                self.tasks
-                    .get(task)
-                    .filter(|r| r.chain.as_ref().is_none_or(|c| c.parent.is_none()))
-                    .and_then(|r| r.committee.iter().position(|p| *p == local))
-                    .is_some_and(|i| i < 32 && mask & (1 << i) != 0)
-            }
+            Fault::WrongRanks(mask) | Fault::WrongRanksSilent(mask) => self.at_rank(task, mask),
+            _ => false,
         }
+    }
+
+    /// Whether this node sits at one of the positions of `mask` in `task`'s
+    /// primary committee (fault injection).
+    fn at_rank(&self, task: &TaskId, mask: u32) -> bool {
+        let local = self.keypair.public().to_peer_id().to_string();
+        self.tasks
+            .get(task)
+            .filter(|r| r.chain.as_ref().is_none_or(|c| c.parent.is_none()))
+            .and_then(|r| r.committee.iter().position(|p| *p == local))
+            .is_some_and(|i| i < 32 && mask & (1 << i) != 0)
+    }
+
+    /// Whether fault injection makes this node equivocate on `task`.
+    pub(crate) fn equivocates(&self, task: &TaskId) -> bool {
+        matches!(self.fault, Fault::EquivocateRanks(m) if self.at_rank(task, m))
+    }
+
+    /// Whether fault injection makes this node copy instead of computing `task`.
+    pub(crate) fn copies(&self, task: &TaskId) -> bool {
+        matches!(self.fault, Fault::CopyRanks(m) if self.at_rank(task, m))
     }
 
     /// Whether fault injection makes this node withhold `task`'s primary verdict.
@@ -1640,8 +1721,11 @@ impl Engine {
         let mut changed = Vec::new();
         let mut refused = Vec::new();
         for fx in effects {
-            self.chain_hooks(&fx).await;
+            let held = self.chain_hooks(&fx).await;
             match fx {
+                Effect::Execute { task, round } if self.copies(&task) => {
+                    warn!(target: "hal9::engine", task = %hex::encode(task.0), ?round, "FAULT INJECTION: not executing; waiting to copy another member's result");
+                }
                 Effect::Execute { task, round } => {
                     let Some(rec) = self.tasks.get(&task) else {
                         continue;
@@ -1695,7 +1779,11 @@ impl Engine {
                         }
                     }
                 }
-                Effect::Broadcast(item) => self.outbox.push(item),
+                Effect::Broadcast(item) => {
+                    if !held {
+                        self.outbox.push(item)
+                    }
+                }
                 Effect::SetTimer { task, timer, at } => {
                     self.timer_seq += 1;
                     self.timers.insert((at, self.timer_seq), (task, timer));
@@ -1918,7 +2006,7 @@ mod membership_tests {
 
     fn attestation(key: &PrivateKeySigner) -> Attestation {
         let (task, result, cid) = (B256::repeat_byte(1), B256::repeat_byte(2), vec![1u8, 85, 0]);
-        let sig = hal9_market::eip712::sign_attestation(
+        let sig = hal9_market::eip712::sign_result(
             key,
             CHAIN,
             Address::repeat_byte(9),
@@ -1931,6 +2019,7 @@ mod membership_tests {
             round: 0,
             task,
             result,
+            salt: B256::repeat_byte(3),
             cid,
             signature: <[u8; 65]>::try_from(sig.as_ref()).unwrap(),
         }

@@ -1,24 +1,32 @@
-//! Chain mode inside the engine: a task starts when both its gossiped input
-//! and its `TaskPosted` event (with the committee drawn on chain) are here;
-//! members attest their reveals with the operator key; verdicts, challenges
-//! and finalization go to the settlement outbox.
+//! Chain mode inside the engine (protocol v1.1): a task is requested by
+//! `TaskPosted`, and any node draws its committee once the draw block is
+//! mined (`CommitteeDrawn`); it starts when both the committee and the input
+//! are here. A member stores its commitment on chain (outbox `Commit`) as
+//! soon as it has executed, and holds everything that shows its result (the
+//! off-chain reveal, the signed `Result` with the salt) until the chain's
+//! clock passes the commit phase's end. Whoever then holds a quorum of
+//! matching reveals relays them; equivocations, challenges, escalation draws
+//! and finalization go to the settlement outbox too.
 
 use std::sync::Arc;
 
 use alloy::primitives::{Address, B256, Bytes, U256};
-use hal9_consensus::{Effect, Input, TaskId, TaskParams, wire::RevealVote};
+use hal9_consensus::{Effect, Input, TaskId, TaskParams, VoteItem, wire::RevealVote};
 use hal9_market::Dissent;
 use hal9_p2p::PeerId;
 use tracing::{debug, info, warn};
 
 use super::{
     Engine,
-    records::{AttestRecord, ChainRecord, SettlementRecord, TaskRecord, TaskStatus},
+    records::{
+        AttestRecord, ChainRecord, EquivocationRecord, SettlementRecord, TaskRecord, TaskStatus,
+        VoteRecord,
+    },
     spec::{TaskMessage, TaskSpec},
 };
 use crate::chain::{
     ATTEST_TOPIC, Action, Attestation, ChainInput, ChainLink, Outbox, OutboxEntry,
-    SettlementPayload, challenge_instance,
+    RevealCandidate, SettlementPayload, challenge_instance,
 };
 
 /// Most gossiped tasks held while waiting for their `TaskPosted` event; the
@@ -29,8 +37,12 @@ pub const MAX_AWAITING: usize = 4096;
 pub const MAX_AWAIT_MS: u64 = 10 * 60 * 1000;
 /// How often waiting tasks are checked for expiry, in ms.
 pub(super) const EXPIRY_SWEEP_MS: u64 = 1_000;
-/// A submitter waits this long after its verdict for the other attestations.
+/// A relayer waits this long after its quorum for the other reveals.
 const ATTEST_GRACE_MS: u64 = 1_000;
+/// Most salts kept per member and round (see `AttestRecord::salts`).
+const MAX_SALTS: usize = 4;
+/// Most equivocations kept per task.
+const MAX_EQUIVOCATIONS: usize = 8;
 
 /// Chain state the engine owns.
 pub struct ChainCtx {
@@ -48,6 +60,11 @@ pub struct ChainCtx {
     pub unconfirmed: std::collections::HashMap<TaskId, u64>,
     /// Gossiped tasks evicted or expired before their event (a metric).
     pub dropped_waiting: u64,
+    /// The newest block's timestamp seen (the contract's clock), s.
+    pub chain_time: u64,
+    /// Own reveals held until the commit phase of their task closed on
+    /// chain (at most one per task and round).
+    pub held: Vec<(TaskId, VoteItem)>,
 }
 
 /// A task held in `AwaitingChain`.
@@ -74,6 +91,8 @@ impl ChainCtx {
             waiting: Default::default(),
             unconfirmed: Default::default(),
             dropped_waiting: 0,
+            chain_time: 0,
+            held: Vec::new(),
         }
     }
 }
@@ -304,7 +323,8 @@ impl Engine {
         };
         // An input named by CID needs no gossip: members fetch it by CID.
         let input_known = !rec.input.is_empty() || super::input_by_cid(rec);
-        if rec.status != TaskStatus::AwaitingChain || !input_known || rec.chain.is_none() {
+        let drawn = rec.chain.as_ref().is_some_and(|c| !c.committee.is_empty());
+        if rec.status != TaskStatus::AwaitingChain || !input_known || !drawn {
             self.persist_task(id).await;
             return;
         }
@@ -316,7 +336,7 @@ impl Engine {
             return;
         };
         rec.status = TaskStatus::Pending;
-        info!(target: "hal9::engine", task = %rec.id, program = %rec.program, r = committee.len(), "task posted on chain; starting");
+        info!(target: "hal9::engine", task = %rec.id, program = %rec.program, r = committee.len(), "committee drawn on chain; starting");
         if let Some(ctx) = self.chain.as_mut() {
             ctx.waiting.remove(&id);
         }
@@ -337,20 +357,70 @@ impl Engine {
                 task,
                 spec,
                 fee,
-                committee,
+                draw_block,
                 block,
-            } => self.on_posted(task, spec, fee, committee, block).await,
+            } => self.on_posted(task, spec, fee, draw_block, block).await,
+            ChainInput::Retargeted { task, draw_block } => {
+                if let Some(c) = self.tasks.get_mut(&task).and_then(|r| r.chain.as_mut()) {
+                    debug!(target: "hal9::engine", task = %hex::encode(task.0), draw_block, "draw re-targeted");
+                    c.draw_block = Some(draw_block);
+                    self.persist_task(task).await;
+                }
+            }
+            ChainInput::Drawn {
+                task,
+                members,
+                commit_end,
+                reveal_end,
+                escalation: false,
+            } => self.on_drawn(task, members, commit_end, reveal_end).await,
+            ChainInput::Drawn {
+                task,
+                members,
+                commit_end,
+                reveal_end,
+                escalation: true,
+            } => {
+                self.on_escalation_drawn(task, members, commit_end, reveal_end)
+                    .await
+            }
+            ChainInput::Committed { task, member } => {
+                if let Some(c) = self.tasks.get_mut(&task).and_then(|r| r.chain.as_mut()) {
+                    let who = addr_str(&member);
+                    if !c.committed.contains(&who) && c.committed.len() < 2 * 64 {
+                        c.committed.push(who);
+                        self.persist_task(task).await;
+                    }
+                }
+            }
+            ChainInput::RevealsAdded {
+                task,
+                majority,
+                minority,
+            } => {
+                debug!(target: "hal9::engine", task = %hex::encode(task.0), %majority, %minority, "reveals added on chain");
+            }
+            ChainInput::Equivocation { task, member } => {
+                warn!(target: "hal9::engine", task = %hex::encode(task.0), %member, "a member was proven to have signed two results; slashed");
+            }
+            ChainInput::ChainTime(t) => self.on_chain_time(t).await,
             ChainInput::Reorged { fork } => self.on_reorged(fork),
             ChainInput::Noted => {}
             ChainInput::Verdict {
                 task,
                 result,
+                cid,
                 majority,
-                ..
-            } => self.on_chain_verdict(task, result, majority).await,
-            ChainInput::Challenged { task, escalation } => {
-                self.on_challenged(task, escalation).await
+                minority,
+            } => {
+                self.on_chain_verdict(task, result, cid, majority, minority)
+                    .await
             }
+            ChainInput::Challenged {
+                task,
+                challenger,
+                draw_block,
+            } => self.on_challenged(task, challenger, draw_block).await,
             ChainInput::EscalationVerdict {
                 task,
                 result,
@@ -442,7 +512,7 @@ impl Engine {
         task: TaskId,
         spec_bytes: Vec<u8>,
         fee: U256,
-        committee: Vec<(Address, Option<PeerId>)>,
+        draw_block: u64,
         block: u64,
     ) {
         let spec = match TaskSpec::decode(&spec_bytes) {
@@ -456,17 +526,14 @@ impl Engine {
                 return;
             }
         };
-        let committee = resolve_committee(committee);
         if let Some(ctx) = self.chain.as_mut()
             && ctx.unconfirmed.remove(&task).is_some()
         {
-            // Re-posted on the new branch: the chain decides the committee.
+            // Posted again on the new branch; the draw that follows decides
+            // the committee (the old branch's draw is gone with it).
             if let Some(c) = self.tasks.get_mut(&task).and_then(|r| r.chain.as_mut()) {
-                let addrs: Vec<String> = committee.iter().map(|(a, _)| addr_str(a)).collect();
                 c.block = Some(block);
-                if c.committee != addrs {
-                    warn!(target: "hal9::engine", task = %hex::encode(task.0), "task re-posted after a reorganisation with another committee");
-                }
+                c.draw_block = Some(draw_block);
             }
             self.persist_task(task).await;
             return;
@@ -479,21 +546,65 @@ impl Engine {
             .entry(task)
             .or_insert_with(|| Self::blank_record(task, &spec, now));
         self.note_waiting(task, &spec, true, false);
+        let local = self
+            .chain
+            .as_ref()
+            .and_then(|c| c.waiting.get(&task))
+            .is_some_and(|w| w.local);
         let Some(rec) = self.tasks.get_mut(&task) else {
             return;
         };
         if rec.chain.is_some() {
             return; // replayed event
         }
-        rec.committee = committee.iter().map(|(_, p)| p.to_string()).collect();
         rec.chain = Some(ChainRecord {
-            committee: committee.iter().map(|(a, _)| addr_str(a)).collect(),
             fee: fee.to_string(),
-            status: "posted".into(),
+            status: "requested".into(),
             block: Some(block),
+            draw_block: Some(draw_block),
             ..Default::default()
         });
-        debug!(target: "hal9::engine", task = %rec.id, block, "posted on chain");
+        debug!(target: "hal9::engine", task = %rec.id, block, draw_block, "requested on chain; the committee is drawn after the draw block");
+        self.persist_task(task).await;
+        // Anyone may draw; the submitter's node goes first, the others
+        // stand by (a second draw reverts before it is sent).
+        let delay = match (local, self.chain.as_ref()) {
+            (true, _) => 0,
+            (false, Some(c)) => 2 * c.link.cfg.takeover_delay_ms,
+            (false, None) => return,
+        };
+        let at = self.now() + delay;
+        self.enqueue(OutboxEntry::new(Action::Draw, B256::from(task.0), at))
+            .await;
+    }
+
+    /// `CommitteeDrawn`: the committee is known; members start (executing,
+    /// then committing on chain), everyone stands by to finalize.
+    async fn on_drawn(
+        &mut self,
+        task: TaskId,
+        members: Vec<(Address, Option<PeerId>)>,
+        commit_end: u64,
+        reveal_end: u64,
+    ) {
+        let committee = resolve_committee(members);
+        let Some(rec) = self.tasks.get_mut(&task) else {
+            return;
+        };
+        let Some(c) = rec.chain.as_mut() else {
+            return;
+        };
+        if !c.committee.is_empty() {
+            return; // replayed event
+        }
+        c.committee = committee.iter().map(|(a, _)| addr_str(a)).collect();
+        c.status = "drawn".into();
+        c.commit_end = Some(commit_end);
+        c.reveal_end = Some(reveal_end);
+        rec.committee = committee.iter().map(|(_, p)| p.to_string()).collect();
+        let addrs = c.committee.clone();
+        info!(target: "hal9::engine", task = %rec.id, r = committee.len(), commit_end, reveal_end, "committee drawn on chain");
+        self.enqueue_ranked(Action::Finalize, task, &addrs, 0).await;
         self.try_start(task).await;
     }
 
@@ -549,47 +660,74 @@ impl Engine {
         }
     }
 
-    async fn on_chain_verdict(&mut self, task: TaskId, result: B256, majority: U256) {
+    async fn on_chain_verdict(
+        &mut self,
+        task: TaskId,
+        result: B256,
+        cid: Vec<u8>,
+        majority: U256,
+        minority: U256,
+    ) {
         let local = self.link_address();
+        let now = self.now();
         let Some(rec) = self.tasks.get_mut(&task) else {
             return;
         };
         let Some(c) = rec.chain.as_mut() else {
             return;
         };
-        if c.status != "posted" {
+        if c.status != "drawn" {
             return;
         }
         c.status = "verdict".into();
         c.result = Some(hexs(result));
         let committee = c.committee.clone();
+        // Reveals this node holds that the verdict left out: anyone may add
+        // them in the challenge window (an agreeing member is then paid, a
+        // dissenting one counted as the minority).
+        let left_out = c.attestations.iter().any(|a| {
+            a.round == 0
+                && committee
+                    .iter()
+                    .position(|m| *m == a.signer)
+                    .is_some_and(|i| i < 256 && !majority.bit(i) && !minority.bit(i))
+        });
         let own = rec
             .own_output
             .as_deref()
             .and_then(|h| hex::decode(h).ok())
             .map(|o| B256::from(hal9_consensus::keccak256(&[&o])));
         info!(target: "hal9::engine", task = %rec.id, %result, "verdict settled on chain; challenge window open");
-        let position = local.and_then(|a| committee.iter().position(|m| *m == addr_str(&a)));
-        let member = position.is_some();
-        // An agreeing member the submitter left out joins, so it is paid.
-        // (Its own output counts too: a crash can lose the signed copy,
-        // and the join signs afresh.)
-        let agreed = own == Some(result)
-            || local.is_some_and(|a| {
-                c.attestations
+        if rec.verdict.is_none() {
+            // This node's round did not decide (it missed reveals): the chain's verdict stands.
+            let output_cid = super::cid::RawCid::from_bytes(&cid)
+                .map(|c| c.to_string())
+                .unwrap_or_else(|_| hexs(&cid));
+            rec.verdict = Some(super::records::VerdictRecord {
+                round: "primary (settled on chain)".into(),
+                result: hexs(result),
+                output_cid,
+                attesters: committee
                     .iter()
-                    .any(|x| x.round == 0 && x.signer == addr_str(&a) && x.result == hexs(result))
+                    .enumerate()
+                    .filter(|(i, _)| *i < 256 && majority.bit(*i))
+                    .map(|(_, m)| m.clone())
+                    .collect(),
+                certificate: String::new(),
+                decided_at_ms: now,
             });
-        if let Some(i) = position
-            && agreed
-            && i < 256
-            && !majority.bit(i)
-        {
-            info!(target: "hal9::engine", task = %hex::encode(task.0), "own attestation missing from the settled verdict; joining");
+            if !rec.is_final() || rec.status == TaskStatus::Failed {
+                rec.status = TaskStatus::Verified;
+                rec.error = None;
+            }
+        }
+        let member = local.is_some_and(|a| committee.contains(&addr_str(&a)));
+        if left_out {
+            info!(target: "hal9::engine", task = %hex::encode(task.0), "reveals left out of the settled verdict; adding them");
             self.enqueue(OutboxEntry::new(
-                Action::JoinVerdict,
+                Action::AddReveals,
                 B256::from(task.0),
-                self.now(),
+                self.now() + ATTEST_GRACE_MS,
             ))
             .await;
         }
@@ -606,11 +744,14 @@ impl Engine {
         self.enqueue_ranked(Action::Finalize, task, &committee, 0)
             .await;
         self.persist_task(task).await;
+        if self.tasks.get(&task).is_some_and(|r| r.is_final()) {
+            let _ = self.finished.send(task);
+        }
     }
 
-    async fn on_challenged(&mut self, task: TaskId, escalation: Vec<(Address, Option<PeerId>)>) {
-        let escalation = resolve_committee(escalation);
-        let local = self.local_peer();
+    /// `Challenged`: the escalation committee is drawn from a later block;
+    /// the challenger goes first, the committee stands by.
+    async fn on_challenged(&mut self, task: TaskId, challenger: Address, draw_block: u64) {
         let Some(rec) = self.tasks.get_mut(&task) else {
             return;
         };
@@ -621,9 +762,44 @@ impl Engine {
             return;
         }
         c.status = "challenged".into();
+        c.draw_block = Some(draw_block);
+        let mut order = vec![addr_str(&challenger)];
+        order.extend(c.committee.iter().filter(|m| **m != order[0]).cloned());
+        info!(target: "hal9::engine", task = %rec.id, %challenger, draw_block, "verdict challenged; the escalation committee is drawn after the draw block");
+        self.persist_task(task).await;
+        self.enqueue_ranked(Action::DrawEscalation, task, &order, 0)
+            .await;
+        self.enqueue_ranked(Action::Finalize, task, &order, 0).await;
+    }
+
+    /// `EscalationDrawn`: members of the escalation committee re-execute
+    /// the task in an instance of its own and commit on chain.
+    async fn on_escalation_drawn(
+        &mut self,
+        task: TaskId,
+        escalation: Vec<(Address, Option<PeerId>)>,
+        commit_end: u64,
+        reveal_end: u64,
+    ) {
+        let escalation = resolve_committee(escalation);
+        let local = self.local_peer();
+        let Some(rec) = self.tasks.get_mut(&task) else {
+            return;
+        };
+        let Some(c) = rec.chain.as_mut() else {
+            return;
+        };
+        if c.status != "challenged" {
+            return;
+        }
+        c.status = "escalating".into();
+        c.commit_end = Some(commit_end);
+        c.reveal_end = Some(reveal_end);
         c.escalation = escalation.iter().map(|(a, _)| addr_str(a)).collect();
         rec.escalation_committee = escalation.iter().map(|(_, p)| p.to_string()).collect();
-        info!(target: "hal9::engine", task = %rec.id, size = escalation.len(), "verdict challenged; escalation committee drawn on chain");
+        let addrs = c.escalation.clone();
+        info!(target: "hal9::engine", task = %rec.id, size = escalation.len(), commit_end, reveal_end, "escalation committee drawn on chain");
+        self.enqueue_ranked(Action::Finalize, task, &addrs, 0).await;
         let peers: Vec<PeerId> = escalation.iter().map(|(_, p)| *p).collect();
         let mut instance = rec.clone();
         self.persist_task(task).await;
@@ -677,7 +853,61 @@ impl Engine {
         }
     }
 
-    /// This node revealed: sign the attestation with the operator key and gossip it.
+    /// The salt of this node's on-chain commitment for `task` (the chain
+    /// task id) in `round`: derived from the node key, so a restart
+    /// reproduces it and nobody else can guess it.
+    pub(super) fn chain_salt(&self, task: &TaskId, round: u8) -> B256 {
+        B256::from(hal9_consensus::keccak256(&[
+            b"hal9/chain-salt/1",
+            &self.salt_secret,
+            &task.0,
+            &[round],
+        ]))
+    }
+
+    /// Whether the commit phase of the instance `id` (a chain task, or a
+    /// challenge's re-execution) has closed by the chain's clock: only then
+    /// may anything that shows this node's result leave it.
+    pub(super) fn commit_phase_closed(&self, id: &TaskId) -> bool {
+        let Some(ctx) = self.chain.as_ref() else {
+            return true;
+        };
+        let (target, _) = self.chain_target(id);
+        self.tasks
+            .get(&target)
+            .and_then(|r| r.chain.as_ref())
+            .and_then(|c| c.commit_end)
+            .is_some_and(|end| ctx.chain_time > end)
+    }
+
+    /// The chain's clock moved: release the reveals whose commit phase closed.
+    async fn on_chain_time(&mut self, t: u64) {
+        let Some(ctx) = self.chain.as_mut() else {
+            return;
+        };
+        if t <= ctx.chain_time {
+            return;
+        }
+        ctx.chain_time = t;
+        let held = std::mem::take(&mut ctx.held);
+        let (due, keep): (Vec<_>, Vec<_>) = held
+            .into_iter()
+            .partition(|(id, _)| self.commit_phase_closed(id));
+        if let Some(ctx) = self.chain.as_mut() {
+            ctx.held = keep;
+        }
+        for (id, item) in due {
+            debug!(target: "hal9::engine", task = %hex::encode(id.0), chain_time = t, "commit phase closed on chain; reveal released");
+            if let VoteItem::Reveal(r) = &item {
+                let r = r.clone();
+                self.chain_on_own_reveal(&r).await;
+            }
+            self.outbox.push(item);
+        }
+    }
+
+    /// This node revealed (after the commit phase closed): sign the result
+    /// with the operator key and gossip it with the commitment's salt.
     pub(super) async fn chain_on_own_reveal(&mut self, r: &RevealVote) {
         let Some(link) = self.chain.as_ref().map(|c| c.link.clone()) else {
             return;
@@ -687,7 +917,7 @@ impl Engine {
         let sig = match link.sign(B256::from(target.0), result, r.cid.as_bytes()) {
             Ok(s) => s,
             Err(e) => {
-                warn!(target: "hal9::engine", error = %e, "cannot sign the attestation");
+                warn!(target: "hal9::engine", error = %e, "cannot sign the result");
                 return;
             }
         };
@@ -695,17 +925,66 @@ impl Engine {
             round,
             task: B256::from(target.0),
             result,
+            salt: self.chain_salt(&target, round),
             cid: r.cid.as_bytes().to_vec(),
             signature: sig,
         };
         if let Err(e) = self.net.publish(ATTEST_TOPIC, a.encode()).await {
-            debug!(target: "hal9::engine", error = %e, "cannot gossip the attestation");
+            debug!(target: "hal9::engine", error = %e, "cannot gossip the reveal");
+        }
+        if round == 0 && self.equivocates(&target) {
+            // Fault injection: a second signed result, another (result, CID).
+            let other = B256::from(hal9_consensus::keccak256(&[b"equivocation", &result.0]));
+            if let Ok(sig) = link.sign(B256::from(target.0), other, r.cid.as_bytes()) {
+                warn!(target: "hal9::engine", task = %hex::encode(target.0), "FAULT INJECTION: gossiping a second, different signed result");
+                let second = Attestation {
+                    result: other,
+                    signature: sig,
+                    ..a.clone()
+                };
+                let _ = self.net.publish(ATTEST_TOPIC, second.encode()).await;
+            }
         }
         self.record_attestation(a, link.address()).await;
     }
 
-    /// An attestation (this node's, or one from the network whose signer
-    /// the gossip validator recovered).
+    /// Fault injection (`copy-ranks`): a member that did not compute takes
+    /// the first result another member revealed as its own vote and tries
+    /// to commit to it on chain. The commit phase is over by then (nothing
+    /// is revealed before it ends), so the chain refuses the commitment.
+    async fn copy_result(&mut self, task: TaskId, result: B256, cid: &[u8]) {
+        let store = self.store.clone();
+        let key = hex::encode(task.0);
+        let Some(c) = hal9_consensus::Cid::new(cid.to_vec()) else {
+            return;
+        };
+        let vote = hal9_consensus::PersistedVote {
+            task,
+            params: TaskParams::fixed(Vec::new()),
+            round: hal9_consensus::Round::Primary,
+            result: hal9_consensus::ResultHash(result.0),
+            salt: hal9_consensus::Salt([0; 32]),
+            cid: c,
+            round_started_at: self.now(),
+        };
+        let rec = VoteRecord::from_vote(&vote);
+        if tokio::task::spawn_blocking(move || store.put_vote(&key, &rec))
+            .await
+            .is_ok()
+        {
+            warn!(target: "hal9::engine", task = %hex::encode(task.0), "FAULT INJECTION: copied another member's revealed result; committing to it");
+            self.enqueue(OutboxEntry::new(
+                Action::Commit,
+                B256::from(task.0),
+                self.now(),
+            ))
+            .await;
+        }
+    }
+
+    /// A reveal (this node's, or one from the network whose signer the
+    /// gossip validator recovered). Two signed results of one member that
+    /// differ are kept as an equivocation proof and sent to the chain.
     pub(super) async fn record_attestation(&mut self, a: Attestation, signer: Address) {
         let task = TaskId(a.task.0);
         let Some(c) = self.tasks.get_mut(&task).and_then(|r| r.chain.as_mut()) else {
@@ -713,23 +992,71 @@ impl Engine {
         };
         let who = addr_str(&signer);
         if !round_members(c, a.round).contains(&who) {
-            debug!(target: "hal9::engine", signer = %who, "attestation from a non-member ignored");
+            debug!(target: "hal9::engine", signer = %who, "reveal from a non-member ignored");
             return;
         }
-        if c.attestations
-            .iter()
-            .any(|x| x.round == a.round && x.signer == who)
-        {
-            return;
+        let copy = a.round == 0
+            && c.attestations.is_empty()
+            && self.link_address() != Some(signer)
+            && self.copies(&task);
+        if copy {
+            self.copy_result(task, a.result, &a.cid).await;
         }
-        c.attestations.push(AttestRecord {
+        let Some(c) = self.tasks.get_mut(&task).and_then(|r| r.chain.as_mut()) else {
+            return;
+        };
+        let rec = AttestRecord {
             round: a.round,
-            signer: who,
+            signer: who.clone(),
             result: hexs(a.result),
             cid: hexs(&a.cid),
             signature: hexs(a.signature),
-        });
+            salts: vec![hexs(a.salt)],
+        };
+        let mut equivocated = false;
+        match c
+            .attestations
+            .iter_mut()
+            .find(|x| x.round == a.round && x.signer == who)
+        {
+            Some(x) if x.result == rec.result && x.cid == rec.cid => {
+                // The same result again; a different salt may be the one
+                // that opens the commitment (the salt is not signed).
+                let salt = hexs(a.salt);
+                if !x.salts.contains(&salt) && x.salts.len() < MAX_SALTS {
+                    x.salts.push(salt);
+                } else {
+                    return;
+                }
+            }
+            Some(x) => {
+                if c.equivocations
+                    .iter()
+                    .any(|e| e.round == a.round && e.signer == who)
+                    || c.equivocations.len() >= MAX_EQUIVOCATIONS
+                {
+                    return;
+                }
+                warn!(target: "hal9::engine", task = %hex::encode(task.0), member = %who, "member signed two different results; proving the equivocation on chain");
+                c.equivocations.push(EquivocationRecord {
+                    round: a.round,
+                    signer: who,
+                    first: x.clone(),
+                    second: rec,
+                });
+                equivocated = true;
+            }
+            None => c.attestations.push(rec),
+        }
         self.persist_task(task).await;
+        if equivocated {
+            self.enqueue(OutboxEntry::new(
+                Action::ProveEquivocation,
+                B256::from(task.0),
+                self.now(),
+            ))
+            .await;
+        }
         self.relay_if_attested(task, a.round).await;
     }
 
@@ -749,7 +1076,7 @@ impl Engine {
         let Some(c) = self.tasks.get(&task).and_then(|r| r.chain.as_ref()) else {
             return;
         };
-        if c.status != if round == 0 { "posted" } else { "challenged" }
+        if c.status != if round == 0 { "drawn" } else { "escalating" }
             || (round == 0 && self.withholds(&task))
         {
             return;
@@ -814,82 +1141,118 @@ impl Engine {
             .await;
     }
 
-    /// The signatures (and dissents) to settle `task`'s verdict of `round`.
-    pub(super) fn settlement_payload(&self, task: B256, round: u8) -> Option<SettlementPayload> {
+    /// The reveals to settle `task`'s verdict of `round`: the result a
+    /// quorum revealed (or, without one, this node's own), and every reveal
+    /// of the round held, this node's own included (rebuilt from its
+    /// persisted vote when the record lost it).
+    pub(super) async fn settlement_payload(
+        &self,
+        task: B256,
+        round: u8,
+    ) -> Option<SettlementPayload> {
         let id = TaskId(task.0);
-        let decided = if round == 0 {
-            self.tasks.get(&id)
-        } else {
-            self.tasks.get(&challenge_instance(&id))
-        };
         let c = self.tasks.get(&id)?.chain.as_ref()?;
-        // This node's own verdict names the result; without one (it missed
-        // a reveal) a quorum of matching signed attestations does.
-        let (result, cid) = match decided.and_then(|d| d.verdict.as_ref()) {
-            Some(v) => (
-                v.result.clone(),
-                v.output_cid
-                    .parse::<super::cid::RawCid>()
-                    .map(|c| c.to_bytes())
-                    .ok()?,
-            ),
-            None => {
-                let q = attested_quorum(c, round)?;
-                (q.result, hex::decode(&q.cid).ok()?)
-            }
-        };
-        let mut signatures = Vec::new();
-        let mut signers = Vec::new();
-        let mut dissents = Vec::new();
+        let mut reveals: Vec<RevealCandidate> = Vec::new();
         for a in c.attestations.iter().filter(|a| a.round == round) {
-            let (Ok(sig), Ok(acid), Ok(ares)) = (
-                hex::decode(&a.signature),
-                hex::decode(&a.cid),
+            let (Ok(member), Ok(res), Ok(cid)) = (
+                a.signer.parse::<Address>(),
                 hex::decode(&a.result),
+                hex::decode(&a.cid),
             ) else {
                 continue;
             };
-            if a.result == result {
-                if acid == cid
-                    && let Ok(who) = a.signer.parse::<Address>()
-                {
-                    signatures.push(Bytes::from(sig));
-                    signers.push(who);
-                }
-            } else if round == 0 && ares.len() == 32 {
-                dissents.push(Dissent {
-                    resultHash: B256::from_slice(&ares),
-                    outputCid: Bytes::from(acid),
-                    signature: Bytes::from(sig),
-                });
+            if res.len() != 32 {
+                continue;
             }
+            let salts = a
+                .salts
+                .iter()
+                .filter_map(|s| hex::decode(s).ok().filter(|b| b.len() == 32))
+                .map(|b| B256::from_slice(&b))
+                .collect();
+            reveals.push(RevealCandidate {
+                member,
+                result: B256::from_slice(&res),
+                cid,
+                salts,
+            });
         }
-        let result = B256::from_slice(&hex::decode(&result).ok().filter(|b| b.len() == 32)?);
-        // This node's own agreeing attestation, signed afresh when the
-        // stored copy is missing (lost in a crash between the reveal and
-        // the store write, or never recorded).
-        if let (Some(link), Some(d)) = (self.chain.as_ref().map(|c| &c.link), decided) {
-            let me = link.address();
-            let own = d.own_output.as_deref().and_then(|h| hex::decode(h).ok());
-            if !signers.contains(&me)
-                && round_members(c, round).contains(&addr_str(&me))
-                && let Some(out) = own
-                && hal9_consensus::keccak256(&[&out]) == result.0
-                && super::cid::RawCid::of(&out).to_bytes() == cid
-                && let Ok(sig) = link.sign(task, result, &cid)
-            {
-                debug!(target: "hal9::engine", task = %task, round, "own attestation missing from the record; signed afresh");
-                signatures.push(Bytes::from(sig.to_vec()));
-                signers.push(me);
-            }
+        let own = self.own_vote(id, round).await;
+        if let (Some((result, cid)), Some(me)) = (&own, self.link_address())
+            && round_members(c, round).contains(&addr_str(&me))
+            && !reveals.iter().any(|r| r.member == me)
+        {
+            debug!(target: "hal9::engine", task = %task, round, "own reveal missing from the record; rebuilt from the persisted vote");
+            reveals.push(RevealCandidate {
+                member: me,
+                result: *result,
+                cid: cid.clone(),
+                salts: vec![self.chain_salt(&id, round)],
+            });
         }
+        let (result, cid) = match attested_quorum(c, round) {
+            Some(q) => (
+                B256::from_slice(&hex::decode(&q.result).ok().filter(|b| b.len() == 32)?),
+                hex::decode(&q.cid).ok()?,
+            ),
+            None => own?,
+        };
         Some(SettlementPayload {
             result,
             cid,
-            signatures,
-            signers,
-            dissents,
+            reveals,
         })
+    }
+
+    /// This node's persisted vote (result, binary output CID) for the chain
+    /// task `task` in `round`.
+    async fn own_vote(&self, task: TaskId, round: u8) -> Option<(B256, Vec<u8>)> {
+        let instance = if round == 0 {
+            task
+        } else {
+            challenge_instance(&task)
+        };
+        let store = self.store.clone();
+        let key = hex::encode(instance.0);
+        let rec = tokio::task::spawn_blocking(move || store.vote::<VoteRecord>(&key))
+            .await
+            .ok()?
+            .ok()??;
+        let v = rec.to_vote()?;
+        Some((B256::from(v.result.0), v.cid.as_bytes().to_vec()))
+    }
+
+    /// The commitment this node stores on chain for `task` in `round`.
+    pub(super) async fn own_commitment(&self, task: B256, round: u8) -> Option<B256> {
+        let id = TaskId(task.0);
+        let me = self.link_address()?;
+        let (result, cid) = self.own_vote(id, round).await?;
+        Some(hal9_market::commitment(
+            task,
+            result,
+            alloy::primitives::keccak256(&cid),
+            self.chain_salt(&id, round),
+            me,
+        ))
+    }
+
+    /// The first equivocation proof held for `task`: the member and its two signed results.
+    pub(super) fn equivocation_payload(&self, task: B256) -> Option<(Address, Dissent, Dissent)> {
+        let c = self.tasks.get(&TaskId(task.0))?.chain.as_ref()?;
+        let e = c.equivocations.first()?;
+        let dissent = |a: &AttestRecord| -> Option<Dissent> {
+            let r = hex::decode(&a.result).ok().filter(|b| b.len() == 32)?;
+            Some(Dissent {
+                resultHash: B256::from_slice(&r),
+                outputCid: Bytes::from(hex::decode(&a.cid).ok()?),
+                signature: Bytes::from(hex::decode(&a.signature).ok()?),
+            })
+        };
+        Some((
+            e.signer.parse().ok()?,
+            dissent(&e.first)?,
+            dissent(&e.second)?,
+        ))
     }
 
     /// Remembers a transaction this node landed.
@@ -901,19 +1264,41 @@ impl Engine {
         }
     }
 
-    /// Looks at effects before the generic handling (chain hooks).
-    pub(super) async fn chain_hooks(&mut self, fx: &Effect) {
+    /// Looks at effects before the generic handling (chain hooks). Returns
+    /// true when the effect is held back (a reveal before the commit phase
+    /// closed on chain).
+    pub(super) async fn chain_hooks(&mut self, fx: &Effect) -> bool {
         if !self.chain_mode() {
-            return;
+            return false;
         }
         match fx {
-            Effect::Broadcast(hal9_consensus::VoteItem::Reveal(r)) => {
+            Effect::Persist(vote) => {
+                // The own vote is durable: store its commitment on chain.
+                let (target, round) = self.chain_target(&vote.task);
+                let action = if round == 0 {
+                    Action::Commit
+                } else {
+                    Action::CommitEscalation
+                };
+                self.enqueue(OutboxEntry::new(action, B256::from(target.0), self.now()))
+                    .await;
+            }
+            Effect::Broadcast(item @ VoteItem::Reveal(r)) => {
+                if !self.commit_phase_closed(&r.task) {
+                    debug!(target: "hal9::engine", task = %hex::encode(r.task.0), "reveal held until the commit phase closes on chain");
+                    if let Some(ctx) = self.chain.as_mut() {
+                        ctx.held.retain(|(id, _)| *id != r.task);
+                        ctx.held.push((r.task, item.clone()));
+                    }
+                    return true;
+                }
                 let r = r.clone();
                 self.chain_on_own_reveal(&r).await;
             }
             Effect::Failed { task, .. } => self.chain_on_failed(*task).await,
             _ => {}
         }
+        false
     }
 }
 
@@ -983,6 +1368,7 @@ mod tests {
             result: result.into(),
             cid: cid.into(),
             signature: "00".into(),
+            salts: Vec::new(),
         }
     }
 

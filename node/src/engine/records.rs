@@ -5,7 +5,8 @@
 //! re-exported here for the engine.
 
 pub use hal9_api::{
-    AttestRecord, ChainRecord, SettlementRecord, TaskRecord, TaskStatus, VerdictRecord,
+    AttestRecord, ChainRecord, EquivocationRecord, SettlementRecord, TaskRecord, TaskStatus,
+    VerdictRecord,
 };
 use hal9_consensus::{Cid, PersistedVote, ResultHash, Round, Salt, TaskId, TaskParams};
 use serde::{Deserialize, Serialize};

@@ -617,12 +617,26 @@ impl Store {
         Ok(out)
     }
 
+    /// The node's own persisted vote for a task; `None` when absent (a
+    /// record that does not decode is quarantined and reported absent).
+    pub fn vote<T: serde::de::DeserializeOwned>(&self, id: &str) -> Result<Option<T>, StoreError> {
+        self.one_json(VOTES, id)
+    }
+
     /// A task record by id; `None` when absent. A record that does not
     /// decode is quarantined (and reported absent).
     pub fn task<T: serde::de::DeserializeOwned>(&self, id: &str) -> Result<Option<T>, StoreError> {
+        self.one_json(TASKS, id)
+    }
+
+    fn one_json<T: serde::de::DeserializeOwned>(
+        &self,
+        table: TableDefinition<'_, &str, &[u8]>,
+        id: &str,
+    ) -> Result<Option<T>, StoreError> {
         let bytes = {
             let tx = self.db.begin_read()?;
-            let t = tx.open_table(TASKS)?;
+            let t = tx.open_table(table)?;
             match t.get(id)? {
                 Some(v) => v.value().to_vec(),
                 None => return Ok(None),
@@ -631,7 +645,7 @@ impl Store {
         match serde_json::from_slice(&bytes) {
             Ok(rec) => Ok(Some(rec)),
             Err(e) => {
-                self.quarantine(TASKS, vec![(id.to_string(), bytes, e.to_string())])?;
+                self.quarantine(table, vec![(id.to_string(), bytes, e.to_string())])?;
                 Ok(None)
             }
         }
