@@ -17,7 +17,7 @@ use crate::bindings::{
     NeuronRegistry::{self, NeuronRegistryInstance},
     RewardsDistributor::RewardsDistributorInstance,
     TimelockController::TimelockControllerInstance,
-    types::{Dissent, TaskSpec},
+    types::{Dissent, Reveal, TaskSpec},
 };
 use crate::deploy::Deployment;
 use crate::eip712;
@@ -27,8 +27,8 @@ use crate::metrics::Metrics;
 /// Upper bound on log entries returned by one `posted_tasks` query.
 pub const MAX_EVENTS_PER_QUERY: usize = 10_000;
 
-/// Most entries one `submit_verdicts` or `finalize_many` call takes
-/// (`ComputationMarket.MAX_BATCH`).
+/// Most entries one `submit_verdicts`, `finalize_many` or `commit_many` call
+/// takes (`ComputationMarket.MAX_BATCH`).
 pub const MAX_BATCH: usize = 64;
 
 /// One verdict of a [`MarketClient::submit_verdicts`] batch: the arguments of
@@ -37,14 +37,13 @@ pub const MAX_BATCH: usize = 64;
 pub struct VerdictEntry {
     /// The task.
     pub task: B256,
-    /// The result hash the certificate proves.
+    /// The result hash of the verdict.
     pub result: B256,
     /// CID (binary form) of the output.
     pub output_cid: Bytes,
-    /// q committee signatures over (task, result, output CID).
-    pub signatures: Vec<Bytes>,
-    /// Signed attestations of members whose result differs.
-    pub dissents: Vec<Dissent>,
+    /// Openings of members' commitments: those of (result, keccak(output_cid))
+    /// form the majority (at least the quorum), any other the minority.
+    pub reveals: Vec<Reveal>,
 }
 
 /// A batch entry the contract did not apply.
@@ -141,7 +140,8 @@ pub(crate) async fn send<P: Provider, D: CallDecoder>(
     Ok(receipt)
 }
 
-/// A task as posted on chain.
+/// A task as posted on chain (protocol v1.1: no committee yet; it is drawn
+/// by [`MarketClient::draw`] after `draw_block`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PostedTask {
     /// keccak256(abi.encode(spec)).
@@ -150,8 +150,9 @@ pub struct PostedTask {
     pub submitter: Address,
     /// Escrowed fee.
     pub fee: U256,
-    /// The committee drawn, in draw order.
-    pub committee: Vec<Address>,
+    /// The block whose hash seeds the committee draw; `draw` is possible
+    /// from the block after it.
+    pub draw_block: u64,
     /// The spec.
     pub spec: TaskSpec,
     /// Block the task was posted in.
@@ -170,6 +171,34 @@ pub(crate) fn spec_from_event(s: ComputationMarket::TaskSpec) -> TaskSpec {
         nonce: s.nonce,
         deadline: s.deadline,
     }
+}
+
+/// What one [`MarketClient::draw`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DrawOutcome {
+    /// A committee (or, for a challenged task, the escalation committee) was
+    /// drawn; commitments are due by `commit_end`, reveals by `reveal_end`
+    /// (unix seconds).
+    Drawn {
+        /// The members, in draw order (reveal indices refer to it).
+        members: Vec<Address>,
+        /// End of the commit phase.
+        commit_end: u64,
+        /// End of the reveal phase.
+        reveal_end: u64,
+        /// Whether these are escalation members (`EscalationDrawn`).
+        escalation: bool,
+    },
+    /// The hash of the draw block was gone or its tree epoch ended: the draw
+    /// moved to `draw_block` (call `draw` again after it).
+    Retargeted {
+        /// The new draw block.
+        draw_block: u64,
+    },
+    /// Not enough eligible neurons, or the phases would end after the
+    /// deadline: nothing drawn (the task is refunded at its deadline, an
+    /// escalation fails without quorum).
+    Empty,
 }
 
 /// Typed access to a hal9 deployment through one provider (and its signer).
@@ -294,11 +323,46 @@ impl<P: Provider + Clone> MarketClient<P> {
             .map_err(|e| MarketError::chain("HAL9Token.totalSupply", describe_error(&e)))
     }
 
-    /// Registers the signer's neuron with its libp2p PeerId bytes and capability bits.
-    pub async fn register(&self, peer_id: &[u8], capabilities: u64) -> Result<TransactionReceipt> {
+    /// Registers the signer's neuron with its libp2p PeerId bytes,
+    /// capability bits and a first deposit of `amount` (approved to the
+    /// registry first; with earlier stake at least minStake). `peer_sig` is
+    /// the 64-byte ed25519 signature of the PeerId's key over
+    /// [`crate::commit::peer_binding_message`].
+    pub async fn register(
+        &self,
+        peer_id: &[u8],
+        capabilities: u64,
+        amount: U256,
+        peer_sig: &[u8],
+    ) -> Result<TransactionReceipt> {
+        if peer_id.is_empty() || peer_id.len() > crate::commit::MAX_PEER_ID_LEN {
+            return Err(MarketError::InvalidParam {
+                name: "peer id",
+                expected: format!("1..={} bytes", crate::commit::MAX_PEER_ID_LEN),
+                found: format!("{} bytes", peer_id.len()),
+            });
+        }
+        if peer_sig.len() != crate::commit::PEER_SIG_LEN {
+            return Err(MarketError::InvalidParam {
+                name: "peer signature",
+                expected: format!("{} bytes (ed25519)", crate::commit::PEER_SIG_LEN),
+                found: format!("{} bytes", peer_sig.len()),
+            });
+        }
+        if !amount.is_zero() {
+            self.tx(
+                self.token.approve(self.deployment.registry, amount),
+                "HAL9Token.approve",
+            )
+            .await?;
+        }
         self.tx(
-            self.registry
-                .register(Bytes::copy_from_slice(peer_id), capabilities),
+            self.registry.register(
+                Bytes::copy_from_slice(peer_id),
+                capabilities,
+                amount,
+                Bytes::copy_from_slice(peer_sig),
+            ),
             "NeuronRegistry.register",
         )
         .await
@@ -330,9 +394,52 @@ impl<P: Provider + Clone> MarketClient<P> {
         .await
     }
 
-    /// Pays out the signer's unbonded stake once the unbonding delay passed.
-    pub async fn withdraw(&self) -> Result<TransactionReceipt> {
-        self.tx(self.registry.withdraw(), "NeuronRegistry.withdraw")
+    /// Pays out `amount` of the signer's unbonded stake once the unbonding
+    /// delay passed (partial withdrawals: open tasks lock only
+    /// `neuron.locked`).
+    pub async fn withdraw(&self, amount: U256) -> Result<TransactionReceipt> {
+        self.tx(self.registry.withdraw(amount), "NeuronRegistry.withdraw")
+            .await
+    }
+
+    /// Applies the queued sortition-tree writes of `operators` (apply phase
+    /// only; operators without a queued write are skipped on chain).
+    pub async fn apply_queued(&self, operators: &[Address]) -> Result<TransactionReceipt> {
+        self.tx(
+            self.registry.applyQueued(operators.to_vec()),
+            "NeuronRegistry.applyQueued",
+        )
+        .await
+    }
+
+    /// Whether the latest block is in a tree apply phase.
+    pub async fn in_apply_phase(&self) -> Result<bool> {
+        self.registry
+            .inApplyPhase()
+            .call()
+            .await
+            .map_err(|e| MarketError::chain("NeuronRegistry.inApplyPhase", describe_error(&e)))
+    }
+
+    /// The first block >= `b` in a draw phase (trees frozen).
+    pub async fn target_block(&self, b: u64) -> Result<u64> {
+        let t = self
+            .registry
+            .targetBlock(U256::from(b))
+            .call()
+            .await
+            .map_err(|e| MarketError::chain("NeuronRegistry.targetBlock", describe_error(&e)))?;
+        u64::try_from(t).map_err(|_| MarketError::InvalidParam {
+            name: "target block",
+            expected: "a block number below 2^64".into(),
+            found: t.to_string(),
+        })
+    }
+
+    /// Re-reads `operator`'s effective stake into the rewards weight and (in
+    /// an apply phase) the trees, e.g. after its lock ended.
+    pub async fn poke(&self, operator: Address) -> Result<TransactionReceipt> {
+        self.tx(self.registry.poke(operator), "NeuronRegistry.poke")
             .await
     }
 
@@ -416,18 +523,24 @@ impl<P: Provider + Clone> MarketClient<P> {
             .map_err(|e| MarketError::chain("NeuronRegistry.effectiveStake", describe_error(&e)))
     }
 
-    /// Committee candidates with the capability bits, in registry order, with their weights.
-    pub async fn candidates(&self, capabilities: u64) -> Result<(Vec<Address>, Vec<U256>)> {
-        let r = self
+    /// Leaves in the sortition tree a draw for `capabilities` reads, and their
+    /// total weight: `(count, total)` of `treeStats(treeFor(capabilities))`.
+    pub async fn tree_stats(&self, capabilities: u64) -> Result<(U256, U256)> {
+        let err = |e: alloy::contract::Error| {
+            MarketError::chain("NeuronRegistry.treeStats", describe_error(&e))
+        };
+        let id = self
             .registry
-            .candidates(capabilities)
+            .treeFor(capabilities)
             .call()
             .await
-            .map_err(|e| MarketError::chain("NeuronRegistry.candidates", describe_error(&e)))?;
-        Ok((r.ops, r.weights))
+            .map_err(err)?;
+        let r = self.registry.treeStats(id).call().await.map_err(err)?;
+        Ok((r.count, r.total))
     }
 
-    /// Approves the market and posts `spec` with `fee`; returns the task and its committee.
+    /// Approves the market and posts `spec` with `fee`; returns the task and
+    /// its draw block (the committee is drawn later by [`Self::draw`]).
     pub async fn post_task(&self, spec: &TaskSpec, fee: U256) -> Result<PostedTask> {
         self.tx(
             self.token.approve(self.deployment.market, fee),
@@ -435,9 +548,7 @@ impl<P: Provider + Clone> MarketClient<P> {
         )
         .await?;
         let call = self.market.postTask(spec.clone().into(), fee);
-        let rc = self
-            .tx_draw(call, "ComputationMarket.postTask", true)
-            .await?;
+        let rc = self.tx(call, "ComputationMarket.postTask").await?;
         let log =
             rc.decoded_log::<ComputationMarket::TaskPosted>()
                 .ok_or(MarketError::MissingEvent {
@@ -448,33 +559,143 @@ impl<P: Provider + Clone> MarketClient<P> {
             m.tasks_posted.inc();
         }
         let ev = log.data;
-        tracing::info!(target: "hal9::market", task = %ev.taskId, fee = %ev.fee, committee = ?ev.committee, "task posted");
+        tracing::info!(target: "hal9::market", task = %ev.taskId, fee = %ev.fee, draw_block = ev.drawBlock, "task posted");
         Ok(PostedTask {
             task_id: ev.taskId,
             submitter: ev.submitter,
             fee: ev.fee,
-            committee: ev.committee,
+            draw_block: ev.drawBlock,
             spec: spec_from_event(ev.spec),
             block: rc.block_number,
         })
     }
 
-    /// Submits a verdict certificate: q committee signatures over
-    /// (task, result, output CID) plus optional dissents.
+    /// Draws the committee of a posted task, or the escalation committee
+    /// of a challenged one, from the hash of its draw block (anyone, after
+    /// the draw block; the same result for every caller).
+    pub async fn draw(&self, task: B256) -> Result<DrawOutcome> {
+        let rc = self
+            .tx_draw(self.market.draw(task), "ComputationMarket.draw", true)
+            .await?;
+        let mut out = DrawOutcome::Empty;
+        for log in rc.inner.logs() {
+            if log.address() != self.deployment.market {
+                continue;
+            }
+            if let Ok(ev) = log.log_decode::<ComputationMarket::CommitteeDrawn>() {
+                let d = ev.inner.data;
+                out = DrawOutcome::Drawn {
+                    members: d.committee,
+                    commit_end: d.commitEnd,
+                    reveal_end: d.revealEnd,
+                    escalation: false,
+                };
+            } else if let Ok(ev) = log.log_decode::<ComputationMarket::EscalationDrawn>() {
+                let d = ev.inner.data;
+                out = DrawOutcome::Drawn {
+                    members: d.escalation,
+                    commit_end: d.commitEnd,
+                    reveal_end: d.revealEnd,
+                    escalation: true,
+                };
+            } else if let Ok(ev) = log.log_decode::<ComputationMarket::DrawRetargeted>() {
+                out = DrawOutcome::Retargeted {
+                    draw_block: ev.inner.data.drawBlock,
+                };
+            }
+        }
+        match &out {
+            DrawOutcome::Drawn {
+                members,
+                commit_end,
+                escalation,
+                ..
+            } => {
+                if let Some(m) = &self.metrics {
+                    m.committees_drawn.inc();
+                }
+                tracing::info!(target: "hal9::market", task = %task, members = members.len(), commit_end, escalation, "committee drawn");
+            }
+            DrawOutcome::Retargeted { draw_block } => {
+                if let Some(m) = &self.metrics {
+                    m.draws_retargeted.inc();
+                }
+                tracing::info!(target: "hal9::market", task = %task, draw_block, "draw re-targeted");
+            }
+            DrawOutcome::Empty => {
+                tracing::warn!(target: "hal9::market", task = %task, "draw found no committee");
+            }
+        }
+        Ok(out)
+    }
+
+    /// Stores the signer's commitments, one `(task, commitment)` per entry
+    /// (at most [`MAX_BATCH`]), before each task's commitEnd.
+    pub async fn commit_many(&self, entries: &[(B256, B256)]) -> Result<TransactionReceipt> {
+        check_batch_len(entries.len())?;
+        if entries.is_empty() {
+            return Err(MarketError::InvalidParam {
+                name: "commitments",
+                expected: "at least one entry".into(),
+                found: "none".into(),
+            });
+        }
+        let (ids, commitments): (Vec<B256>, Vec<B256>) = entries.iter().copied().unzip();
+        let rc = self
+            .tx(
+                self.market.commitMany(ids, commitments),
+                "ComputationMarket.commitMany",
+            )
+            .await?;
+        if let Some(m) = &self.metrics {
+            m.commitments_sent.inc_by(entries.len() as u64);
+        }
+        tracing::info!(target: "hal9::market", n = entries.len(), tx = %rc.transaction_hash, "commitments stored");
+        Ok(rc)
+    }
+
+    /// The commitment `member` stored for `task` (zero = none).
+    pub async fn committed(&self, task: B256, member: Address) -> Result<B256> {
+        self.market
+            .committed(task, member)
+            .call()
+            .await
+            .map_err(|e| MarketError::chain("ComputationMarket.committed", describe_error(&e)))
+    }
+
+    /// The committee of `task`, in draw order (empty before the draw).
+    pub async fn committee_of(&self, task: B256) -> Result<Vec<Address>> {
+        self.market
+            .committeeOf(task)
+            .call()
+            .await
+            .map_err(|e| MarketError::chain("ComputationMarket.committeeOf", describe_error(&e)))
+    }
+
+    /// The escalation committee of `task`, in draw order (empty before its draw).
+    pub async fn escalation_of(&self, task: B256) -> Result<Vec<Address>> {
+        self.market
+            .escalationOf(task)
+            .call()
+            .await
+            .map_err(|e| MarketError::chain("ComputationMarket.escalationOf", describe_error(&e)))
+    }
+
+    /// Submits the verdict of `task` (after commitEnd, until revealEnd):
+    /// `reveals` opening a quorum of stored commitments to
+    /// (result, keccak(output_cid)); other openings are the minority.
     pub async fn submit_verdict(
         &self,
         task: B256,
         result: B256,
         output_cid: &[u8],
-        signatures: Vec<Bytes>,
-        dissents: Vec<Dissent>,
+        reveals: Vec<Reveal>,
     ) -> Result<TransactionReceipt> {
         let call = self.market.submitVerdict(
             task,
             result,
             Bytes::copy_from_slice(output_cid),
-            signatures,
-            dissents.into_iter().map(Into::into).collect(),
+            reveals.into_iter().map(Into::into).collect(),
         );
         let rc = self.tx(call, "ComputationMarket.submitVerdict").await?;
         if let Some(m) = &self.metrics {
@@ -484,7 +705,7 @@ impl<P: Provider + Clone> MarketClient<P> {
         Ok(rc)
     }
 
-    /// Submits several verdict certificates in one transaction
+    /// Submits several verdicts in one transaction
     /// (`ComputationMarket.submitVerdicts`, at most [`MAX_BATCH`]). Each
     /// entry gets the checks of [`Self::submit_verdict`]; an entry that fails
     /// them (e.g. a task another relayer settled first) is skipped on chain
@@ -497,8 +718,7 @@ impl<P: Provider + Clone> MarketClient<P> {
                 taskId: e.task,
                 resultHash: e.result,
                 outputCid: e.output_cid,
-                signatures: e.signatures,
-                dissents: e.dissents.into_iter().map(Into::into).collect(),
+                reveals: e.reveals.into_iter().map(Into::into).collect(),
             })
             .collect();
         let n = input.len();
@@ -539,48 +759,60 @@ impl<P: Provider + Clone> MarketClient<P> {
         })
     }
 
-    /// Adds late agreeing committee attestations to a verdict during its
-    /// challenge window (they are then paid, not liveness-slashed).
-    pub async fn join_verdict(
+    /// Adds reveals to a verdict during its challenge window: openings of
+    /// the verdict join the majority (paid), others the minority (slashed).
+    pub async fn add_reveals(
         &self,
         task: B256,
-        output_cid: &[u8],
-        signatures: Vec<Bytes>,
+        reveals: Vec<Reveal>,
     ) -> Result<TransactionReceipt> {
         let call = self
             .market
-            .joinVerdict(task, Bytes::copy_from_slice(output_cid), signatures);
-        self.tx(call, "ComputationMarket.joinVerdict").await
+            .addReveals(task, reveals.into_iter().map(Into::into).collect());
+        self.tx(call, "ComputationMarket.addReveals").await
     }
 
-    /// Challenges a verdict (approves and posts the bond).
+    /// Proves that one member of `task` signed two different results (two
+    /// signed `Result`s as [`Dissent`]s): it is slashed, half to the signer
+    /// of this transaction.
+    pub async fn prove_equivocation(
+        &self,
+        task: B256,
+        a: Dissent,
+        b: Dissent,
+    ) -> Result<TransactionReceipt> {
+        let call = self.market.proveEquivocation(task, a.into(), b.into());
+        let rc = self.tx(call, "ComputationMarket.proveEquivocation").await?;
+        tracing::info!(target: "hal9::market", task = %task, tx = %rc.transaction_hash, "equivocation proven");
+        Ok(rc)
+    }
+
+    /// Challenges a verdict (approves and posts the bond); the escalation
+    /// committee is drawn by [`Self::draw`] after the new draw block.
     pub async fn challenge(&self, task: B256, bond: U256) -> Result<TransactionReceipt> {
         self.tx(
             self.token.approve(self.deployment.market, bond),
             "HAL9Token.approve",
         )
         .await?;
-        self.tx_draw(
-            self.market.challenge(task),
-            "ComputationMarket.challenge",
-            true,
-        )
-        .await
+        self.tx(self.market.challenge(task), "ComputationMarket.challenge")
+            .await
     }
 
-    /// Submits the escalation committee's certificate for a challenged task.
+    /// Submits the escalation verdict of a challenged task: reveals opening
+    /// a quorum of the escalation committee's commitments, after its commitEnd.
     pub async fn submit_escalation_verdict(
         &self,
         task: B256,
         result: B256,
         output_cid: &[u8],
-        signatures: Vec<Bytes>,
+        reveals: Vec<Reveal>,
     ) -> Result<TransactionReceipt> {
         let call = self.market.submitEscalationVerdict(
             task,
             result,
             Bytes::copy_from_slice(output_cid),
-            signatures,
+            reveals.into_iter().map(Into::into).collect(),
         );
         self.tx(call, "ComputationMarket.submitEscalationVerdict")
             .await
@@ -640,13 +872,20 @@ impl<P: Provider + Clone> MarketClient<P> {
         })
     }
 
-    /// The full on-chain record of a task.
-    pub async fn task(&self, task: B256) -> Result<ComputationMarket::Task> {
-        self.market
-            .getTask(task)
-            .call()
+    /// The full on-chain record of a task (`getTask`, decoded by
+    /// [`crate::bindings::decode_task`]).
+    pub async fn task(&self, task: B256) -> Result<crate::bindings::Task> {
+        let tx = alloy::rpc::types::TransactionRequest::default()
+            .to(self.deployment.market)
+            .input(crate::bindings::get_task_calldata(task).into());
+        let out = self
+            .market
+            .provider()
+            .call(tx)
             .await
-            .map_err(|e| MarketError::chain("ComputationMarket.getTask", describe_error(&e)))
+            .map_err(|e| MarketError::chain("ComputationMarket.getTask", e))?;
+        crate::bindings::decode_task(&out)
+            .map_err(|reason| MarketError::chain("ComputationMarket.getTask", reason))
     }
 
     /// Current market parameters.
@@ -692,22 +931,22 @@ impl<P: Provider + Clone> MarketClient<P> {
                 task_id: ev.taskId,
                 submitter: ev.submitter,
                 fee: ev.fee,
-                committee: ev.committee,
+                draw_block: ev.drawBlock,
                 spec: spec_from_event(ev.spec),
                 block: log.block_number,
             })
             .collect())
     }
 
-    /// Signs an attestation for this deployment's market and chain.
-    pub fn sign_attestation(
+    /// Signs a `Result` (EIP-712) for this deployment's market and chain.
+    pub fn sign_result(
         &self,
         signer: &PrivateKeySigner,
         task: B256,
         result: B256,
         output_cid: &[u8],
     ) -> Result<Bytes> {
-        eip712::sign_attestation(
+        eip712::sign_result(
             signer,
             self.deployment.chain_id,
             self.deployment.market,

@@ -88,15 +88,21 @@ pub struct DeployConfig {
     pub unbonding_delay: u64,
     /// Smallest stake eligible for committees.
     pub min_stake: U256,
+    /// Blocks per sortition-tree epoch (`NeuronRegistry` constructor, 16..=7200).
+    pub tree_epoch_blocks: u64,
+    /// Apply-phase blocks at the start of every tree epoch, in which tree
+    /// writes happen (1..=tree_epoch_blocks/2).
+    pub tree_apply_blocks: u64,
     /// Reward epoch length, seconds.
     pub epoch_length: u64,
     /// Epochs between halvings.
     pub halving_epochs: u64,
     /// Timelock delay, seconds.
     pub timelock_delay: u64,
-    /// Governor voting delay, blocks.
+    /// Governor voting delay, seconds (the governor runs on the token's
+    /// ERC-6372 timestamp clock).
     pub voting_delay: u64,
-    /// Governor voting period, blocks.
+    /// Governor voting period, seconds.
     pub voting_period: u32,
     /// Votes needed to propose.
     pub proposal_threshold: U256,
@@ -105,8 +111,25 @@ pub struct DeployConfig {
 }
 
 impl DeployConfig {
-    /// The devnet defaults of `DeployBase.defaultConfig`: 400M reward pool,
-    /// 300M treasury, 300M split equally over `genesis` (remainder to the treasury).
+    /// A fast local chain with 1 s blocks: 400M reward pool, 300M treasury,
+    /// 300M split equally over `genesis` (remainder to the treasury), as
+    /// `DeployBase.defaultConfig`. It differs from `defaultConfig` so that a
+    /// task settles in minutes of chain time, at the contracts' bounds:
+    ///
+    /// - tree epochs of 16 blocks with 8 apply blocks (default 64 / 8): with
+    ///   1 s blocks a queued stake change is applied and a draw target reached
+    ///   within seconds (16 is the registry's minimum epoch);
+    /// - drawDelay 2 blocks (default 4, minimum `MIN_DRAW_DELAY`);
+    /// - commitPeriod and revealPeriod 30 s (default 2 min; `MIN_PHASE`);
+    /// - challengeWindow 600 s (default 10 min, the same: `MIN_CHALLENGE_WINDOW`)
+    ///   and escalationPeriod 600 s (default 30 min; `MIN_ESCALATION_PERIOD`);
+    /// - minFee 0.1 HAL9 (default 1; `MIN_MIN_FEE`) and minChallengeBond
+    ///   1 HAL9 (default 10; `MIN_MIN_BOND`), so small test fees are accepted.
+    ///
+    /// Everything else (stake bounds, rates, abandonBps 500, servedBps 2000,
+    /// maxLivenessPerDay 10, maxTaskDuration 1 day, the governor's 1 day
+    /// voting delay and 7 day voting period in seconds, the 2 day timelock)
+    /// is `defaultConfig`.
     pub fn devnet(genesis: &[Address]) -> Self {
         let genesis_total = tokens(300_000_000);
         let each = if genesis.is_empty() {
@@ -123,11 +146,13 @@ impl DeployConfig {
             max_lock: 365 * 86_400,
             unbonding_delay: 86_400,
             min_stake: tokens(100),
+            tree_epoch_blocks: 16,
+            tree_apply_blocks: 8,
             epoch_length: 86_400,
             halving_epochs: 365,
             timelock_delay: 2 * 86_400,
-            voting_delay: 7_200,
-            voting_period: 50_400,
+            voting_delay: 86_400,
+            voting_period: 7 * 86_400,
             proposal_threshold: tokens(100_000),
             market: ComputationMarket::Params {
                 minReplicas: 3,
@@ -138,11 +163,17 @@ impl DeployConfig {
                 livenessSlashBps: 50,
                 challengerRewardBps: 5_000,
                 challengeBondBps: 10_000,
+                abandonBps: 500,
+                servedBps: 2_000,
+                maxLivenessPerDay: 10,
+                drawDelay: 2,
+                commitPeriod: 30,
+                revealPeriod: 30,
                 challengeWindow: 600,
-                escalationPeriod: 1_800,
+                escalationPeriod: 600,
                 maxTaskDuration: 86_400,
-                minFee: U256::from(ETHER / 1_000),
-                minChallengeBond: tokens(10),
+                minFee: U256::from(ETHER / 10),
+                minChallengeBond: tokens(1),
             },
         }
     }
@@ -200,6 +231,8 @@ pub async fn deploy_all<P: Provider + Clone>(
         cfg.max_lock,
         cfg.unbonding_delay,
         cfg.min_stake,
+        cfg.tree_epoch_blocks,
+        cfg.tree_apply_blocks,
     )
     .await
     .map_err(|e| MarketError::chain("deploy NeuronRegistry", e))?;
@@ -231,7 +264,7 @@ pub async fn deploy_all<P: Provider + Clone>(
     .map_err(|e| MarketError::chain("deploy ComputationMarket", e))?;
     let voting_delay = U48::try_from(cfg.voting_delay).map_err(|_| MarketError::InvalidParam {
         name: "voting_delay",
-        expected: "< 2^48 blocks".into(),
+        expected: "< 2^48 seconds".into(),
         found: cfg.voting_delay.to_string(),
     })?;
     let governor = HAL9Governor::deploy(

@@ -1,7 +1,10 @@
-//! Task ids and EIP-712 attestations, byte-identical to `ComputationMarket`:
+//! Task ids and EIP-712 signed results, byte-identical to `ComputationMarket`:
 //! domain (name "hal9", version "1", chain id, market address) and
-//! `Attestation(bytes32 taskId,bytes32 resultHash,bytes outputCid)` with the
-//! output CID in binary form.
+//! `Result(bytes32 taskId,bytes32 resultHash,bytes outputCid)`
+//! (`RESULT_TYPEHASH`) with the output CID in binary form. A member signs a
+//! `Result` when it shares its result off chain (never before commitEnd);
+//! two of them by one member over different (result, CID) are an
+//! equivocation proof (`ComputationMarket.proveEquivocation`).
 
 use alloy::primitives::{Address, B256, Bytes, keccak256};
 use alloy::signers::{Signature, SignerSync, local::PrivateKeySigner};
@@ -10,15 +13,22 @@ use alloy::sol_types::{Eip712Domain, SolStruct, SolValue, eip712_domain};
 use crate::bindings::types::TaskSpec;
 use crate::error::{MarketError, Result};
 
-alloy::sol! {
-    /// What a committee member signs for a task.
-    #[derive(Debug, PartialEq, Eq)]
-    struct Attestation {
-        bytes32 taskId;
-        bytes32 resultHash;
-        bytes outputCid;
+/// The EIP-712 struct, in its own module: its Solidity name `Result` is
+/// part of the type hash and would shadow `std::result::Result` here.
+mod typed {
+    alloy::sol! {
+        /// What a committee member signs for a task (protocol v1.1).
+        #[derive(Debug, PartialEq, Eq)]
+        struct Result {
+            bytes32 taskId;
+            bytes32 resultHash;
+            bytes outputCid;
+        }
     }
 }
+
+/// The signed `Result(bytes32 taskId,bytes32 resultHash,bytes outputCid)`.
+pub use typed::Result as SignedResult;
 
 /// EIP-712 domain name.
 pub const DOMAIN_NAME: &str = "hal9";
@@ -40,15 +50,15 @@ pub fn domain(chain_id: u64, market: Address) -> Eip712Domain {
     }
 }
 
-/// The digest a member signs (what `ComputationMarket.attestationDigest` returns).
-pub fn attestation_digest(
+/// The digest a member signs (what `ComputationMarket.resultDigest` returns).
+pub fn result_digest(
     chain_id: u64,
     market: Address,
     task: B256,
     result: B256,
     output_cid: &[u8],
 ) -> B256 {
-    let a = Attestation {
+    let a = SignedResult {
         taskId: task,
         resultHash: result,
         outputCid: Bytes::copy_from_slice(output_cid),
@@ -56,8 +66,8 @@ pub fn attestation_digest(
     a.eip712_signing_hash(&domain(chain_id, market))
 }
 
-/// Signs an attestation; returns the 65-byte `r || s || v` (v = 27/28) the contract takes.
-pub fn sign_attestation(
+/// Signs a `Result`; returns the 65-byte `r || s || v` (v = 27/28) the contract takes.
+pub fn sign_result(
     signer: &PrivateKeySigner,
     chain_id: u64,
     market: Address,
@@ -65,15 +75,15 @@ pub fn sign_attestation(
     result: B256,
     output_cid: &[u8],
 ) -> Result<Bytes> {
-    let digest = attestation_digest(chain_id, market, task, result, output_cid);
+    let digest = result_digest(chain_id, market, task, result, output_cid);
     let sig = signer
         .sign_hash_sync(&digest)
         .map_err(|e| MarketError::Signature(e.to_string()))?;
     Ok(Bytes::copy_from_slice(&sig.as_bytes()))
 }
 
-/// Recovers the signer of a 65-byte attestation signature.
-pub fn recover_attestation(
+/// Recovers the signer of a 65-byte signed `Result`.
+pub fn recover_result_signer(
     chain_id: u64,
     market: Address,
     task: B256,
@@ -87,7 +97,7 @@ pub fn recover_attestation(
             signature.len()
         ))
     })?;
-    let digest = attestation_digest(chain_id, market, task, result, output_cid);
+    let digest = result_digest(chain_id, market, task, result, output_cid);
     sig.recover_address_from_prehash(&digest)
         .map_err(|e| MarketError::Signature(e.to_string()))
 }
@@ -100,8 +110,8 @@ mod tests {
     #[test]
     fn typehash_matches_contract_string() {
         assert_eq!(
-            Attestation::eip712_encode_type(),
-            "Attestation(bytes32 taskId,bytes32 resultHash,bytes outputCid)"
+            SignedResult::eip712_encode_type(),
+            "Result(bytes32 taskId,bytes32 resultHash,bytes outputCid)"
         );
     }
 
@@ -111,24 +121,24 @@ mod tests {
         let market = address!("0x00000000000000000000000000000000000000aa");
         let task = b256!("0x1111111111111111111111111111111111111111111111111111111111111111");
         let res = b256!("0x2222222222222222222222222222222222222222222222222222222222222222");
-        let sig = sign_attestation(&signer, 31337, market, task, res, b"cid").unwrap();
+        let sig = sign_result(&signer, 31337, market, task, res, b"cid").unwrap();
         assert_eq!(sig.len(), 65);
         assert_eq!(
-            recover_attestation(31337, market, task, res, b"cid", &sig).unwrap(),
+            recover_result_signer(31337, market, task, res, b"cid", &sig).unwrap(),
             signer.address()
         );
         // Another chain, contract, task, result or CID recovers someone else.
         let other = Address::with_last_byte(1);
         for got in [
-            recover_attestation(1, market, task, res, b"cid", &sig),
-            recover_attestation(31337, other, task, res, b"cid", &sig),
-            recover_attestation(31337, market, res, res, b"cid", &sig),
-            recover_attestation(31337, market, task, task, b"cid", &sig),
-            recover_attestation(31337, market, task, res, b"cie", &sig),
+            recover_result_signer(1, market, task, res, b"cid", &sig),
+            recover_result_signer(31337, other, task, res, b"cid", &sig),
+            recover_result_signer(31337, market, res, res, b"cid", &sig),
+            recover_result_signer(31337, market, task, task, b"cid", &sig),
+            recover_result_signer(31337, market, task, res, b"cie", &sig),
         ] {
             assert_ne!(got.unwrap(), signer.address());
         }
-        assert!(recover_attestation(31337, market, task, res, b"cid", &sig[..64]).is_err());
+        assert!(recover_result_signer(31337, market, task, res, b"cid", &sig[..64]).is_err());
     }
 
     #[test]

@@ -77,9 +77,10 @@ pub struct Proposal {
     pub proposer: Address,
     /// What it does.
     pub actions: Vec<Action>,
-    /// Block the vote starts after (the snapshot).
+    /// Unix time (seconds, the governor's ERC-6372 timestamp clock) the vote
+    /// starts after (the snapshot).
     pub vote_start: u64,
-    /// Last block of the vote.
+    /// Unix time of the end of the vote (seconds).
     pub vote_end: u64,
     /// The description (its hash is part of the id).
     pub description: String,
@@ -127,7 +128,7 @@ pub fn parse_proposal_id(s: &str) -> Result<U256> {
 }
 
 /// Names of the market parameters a proposal can set (`setParams` on the market).
-pub const MARKET_PARAMS: [&str; 13] = [
+pub const MARKET_PARAMS: [&str; 19] = [
     "minReplicas",
     "maxReplicas",
     "burnBps",
@@ -136,6 +137,12 @@ pub const MARKET_PARAMS: [&str; 13] = [
     "livenessSlashBps",
     "challengerRewardBps",
     "challengeBondBps",
+    "abandonBps",
+    "servedBps",
+    "maxLivenessPerDay",
+    "drawDelay",
+    "commitPeriod",
+    "revealPeriod",
     "challengeWindow",
     "escalationPeriod",
     "maxTaskDuration",
@@ -199,6 +206,12 @@ pub fn set_market_param(p: &mut ComputationMarket::Params, name: &str, value: &s
         "livenessSlashBps" => p.livenessSlashBps = int("livenessSlashBps", value, U16)?,
         "challengerRewardBps" => p.challengerRewardBps = int("challengerRewardBps", value, U16)?,
         "challengeBondBps" => p.challengeBondBps = int("challengeBondBps", value, U16)?,
+        "abandonBps" => p.abandonBps = int("abandonBps", value, U16)?,
+        "servedBps" => p.servedBps = int("servedBps", value, U16)?,
+        "maxLivenessPerDay" => p.maxLivenessPerDay = int("maxLivenessPerDay", value, U16)?,
+        "drawDelay" => p.drawDelay = int("drawDelay", value, "a number of blocks from 0 to 65535")?,
+        "commitPeriod" => p.commitPeriod = int("commitPeriod", value, U64)?,
+        "revealPeriod" => p.revealPeriod = int("revealPeriod", value, U64)?,
         "challengeWindow" => p.challengeWindow = int("challengeWindow", value, U64)?,
         "escalationPeriod" => p.escalationPeriod = int("escalationPeriod", value, U64)?,
         "maxTaskDuration" => p.maxTaskDuration = int("maxTaskDuration", value, U64)?,
@@ -242,7 +255,9 @@ pub fn describe_action(d: &crate::deploy::Deployment, a: &Action) -> String {
         return format!(
             "ComputationMarket.setParams(minReplicas={}, maxReplicas={}, burnBps={}, treasuryBps={}, \
              slashBps={}, livenessSlashBps={}, challengerRewardBps={}, challengeBondBps={}, \
-             challengeWindow={}, escalationPeriod={}, maxTaskDuration={}, minFee={}, minChallengeBond={})",
+             abandonBps={}, servedBps={}, maxLivenessPerDay={}, drawDelay={}, commitPeriod={}, \
+             revealPeriod={}, challengeWindow={}, escalationPeriod={}, maxTaskDuration={}, minFee={}, \
+             minChallengeBond={})",
             p.minReplicas,
             p.maxReplicas,
             p.burnBps,
@@ -251,6 +266,12 @@ pub fn describe_action(d: &crate::deploy::Deployment, a: &Action) -> String {
             p.livenessSlashBps,
             p.challengerRewardBps,
             p.challengeBondBps,
+            p.abandonBps,
+            p.servedBps,
+            p.maxLivenessPerDay,
+            p.drawDelay,
+            p.commitPeriod,
+            p.revealPeriod,
             p.challengeWindow,
             p.escalationPeriod,
             p.maxTaskDuration,
@@ -524,7 +545,8 @@ impl<P: Provider + Clone> MarketClient<P> {
             .await
             .map_err(err("HAL9Governor.proposalSnapshot"))?;
         let clock = g.clock().call().await.map_err(err("HAL9Governor.clock"))?;
-        // The quorum is defined at the snapshot; before it, use the latest past block.
+        // The quorum is defined at the snapshot (a timestamp: ERC-6372
+        // timestamp clock); before it, use the latest past second.
         let at = if snapshot < U256::from(clock.to::<u64>()) {
             snapshot
         } else {

@@ -3,7 +3,8 @@
 //! - [`economics`]: lock multipliers, effective stake, quorum, fee split,
 //!   slashing and the halving emission schedule, in integers, mirrored from
 //!   the contracts.
-//! - [`eip712`]: task ids and the EIP-712 attestations committee members sign.
+//! - [`eip712`]: task ids and the EIP-712 `Result`s committee members sign.
+//! - [`commit`]: commitments, reveals and the peer-binding message (protocol v1.1).
 //! - [`bindings`]: alloy `sol!` bindings over the committed contract artifacts.
 //! - [`deploy`]: deploying and wiring the contracts; the deployment JSON.
 //! - [`client`]: typed, receipt-checked calls to a deployment.
@@ -16,6 +17,7 @@
 
 pub mod bindings;
 pub mod client;
+pub mod commit;
 pub mod deploy;
 pub mod economics;
 pub mod eip712;
@@ -28,7 +30,8 @@ pub mod units;
 pub mod watch;
 
 pub use bindings::types::{Dissent, TaskSpec};
-pub use client::{BatchOutcome, MarketClient, PostedTask, SkippedEntry, VerdictEntry};
+pub use client::{BatchOutcome, DrawOutcome, MarketClient, PostedTask, SkippedEntry, VerdictEntry};
+pub use commit::{Reveal, commitment, peer_binding_message, reveal};
 pub use deploy::{DeployConfig, Deployment, deploy_all};
 pub use error::{MarketError, Result};
 pub use metrics::Metrics;

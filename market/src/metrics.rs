@@ -28,6 +28,12 @@ pub struct Metrics {
     pub verdicts_submitted: Counter,
     /// Tasks this client finalized.
     pub tasks_finalized: Counter,
+    /// Committees (and escalation committees) this client's `draw` drew.
+    pub committees_drawn: Counter,
+    /// Draws this client's `draw` re-targeted to a later block.
+    pub draws_retargeted: Counter,
+    /// Commitments this client stored with `commitMany`.
+    pub commitments_sent: Counter,
     /// Highest block number seen in a receipt.
     pub last_block: Gauge,
 }
@@ -61,6 +67,21 @@ impl Metrics {
             "tasks_finalized",
             "Tasks finalized by this client",
             m.tasks_finalized.clone(),
+        );
+        r.register(
+            "committees_drawn",
+            "Committees and escalation committees drawn by this client",
+            m.committees_drawn.clone(),
+        );
+        r.register(
+            "draws_retargeted",
+            "Draws of this client re-targeted to a later block",
+            m.draws_retargeted.clone(),
+        );
+        r.register(
+            "commitments_sent",
+            "Commitments stored by this client",
+            m.commitments_sent.clone(),
         );
         r.register(
             "last_block",
@@ -116,5 +137,16 @@ mod tests {
             "hal9_market_gas_used_total{call=\"ComputationMarket.finalize\",outcome=\"ok\"} 21000"
         ));
         assert!(out.contains("hal9_market_last_block 7"));
+        m.commitments_sent.inc_by(3);
+        let mut out = String::new();
+        encode(&mut out, &reg).unwrap();
+        assert!(
+            out.contains("hal9_market_commitments_sent_total 3"),
+            "{out}"
+        );
+        assert!(
+            out.contains("hal9_market_committees_drawn_total 0"),
+            "{out}"
+        );
     }
 }

@@ -88,9 +88,18 @@ fn registry(e: &Reg) -> Option<String> {
             "the peer id must be 1 to {} bytes long, found {}",
             x.maxLen, x.foundLen
         ),
-        Reg::PeerIdTaken(x) => format!(
-            "this PeerId is already bound to operator {}",
-            short(x.owner)
+        Reg::BadPeerSig(x) => format!(
+            "the peer binding signature must be {} bytes (ed25519), found {}",
+            x.expectedLen, x.foundLen
+        ),
+        Reg::BelowMinStake(x) => format!(
+            "the stake must reach the minimum of {}, found {}",
+            tok(x.min),
+            tok(x.found)
+        ),
+        Reg::NotApplyPhase(x) => format!(
+            "block {} is not in a tree apply phase; queued tree updates apply in the first blocks of an epoch",
+            x.blockNumber
         ),
         Reg::ZeroAmount(_) => "the amount must be greater than zero".into(),
         Reg::LockTooLong(x) => format!(
@@ -120,9 +129,10 @@ fn registry(e: &Reg) -> Option<String> {
             x.unbondingEnd,
             relative(x.unbondingEnd, x.now_)
         ),
-        Reg::ActiveTasks(x) => format!(
-            "the neuron still sits on {} open task(s); withdraw once they are closed",
-            x.count
+        Reg::StakeLocked(x) => format!(
+            "open tasks lock {} of the holdings; the withdrawal would leave {}",
+            tok(x.locked),
+            tok(x.remaining)
         ),
         Reg::ParamOutOfBounds(x) => format!(
             "parameter {} must be between {} and {}, found {}",

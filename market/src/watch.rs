@@ -49,7 +49,8 @@ pub const MAX_LOGS_PER_QUERY: usize = 5_000;
 /// crosses this and reports [`Batch::caught_up`] = false.
 pub const MAX_EVENTS_PER_POLL: usize = 10_000;
 /// Largest log data decoded, in bytes (the largest market event, a
-/// `TaskPosted` with 31 members and two 128-byte CIDs, is under 3 KiB).
+/// `EscalationDrawn` with 63 members, under 2.2 KiB, or a `TaskPosted`
+/// with two 128-byte CIDs, under 1 KiB).
 pub const MAX_LOG_DATA: usize = 16 * 1024;
 /// Longest CID accepted in an event (`ComputationMarket.MAX_CID_LEN`).
 pub const MAX_CID_LEN: usize = 128;
@@ -90,8 +91,34 @@ pub struct Located<T> {
 /// A decoded `ComputationMarket` event.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ChainEvent {
-    /// A task was posted and its committee drawn.
+    /// A task was posted (no committee yet: it is drawn after `draw_block`).
     TaskPosted(PostedTask),
+    /// A draw was moved to a later block (the hash of the old one was gone,
+    /// or its tree epoch ended).
+    DrawRetargeted {
+        /// The task.
+        task: B256,
+        /// The new draw block.
+        draw_block: u64,
+    },
+    /// The committee of a task was drawn.
+    CommitteeDrawn {
+        /// The task.
+        task: B256,
+        /// The members, in draw order (reveal indices refer to it).
+        committee: Vec<Address>,
+        /// End of the commit phase (unix seconds).
+        commit_end: u64,
+        /// End of the reveal phase (unix seconds).
+        reveal_end: u64,
+    },
+    /// A member stored its commitment for a task.
+    Committed {
+        /// The task.
+        task: B256,
+        /// The member.
+        member: Address,
+    },
     /// A verdict was recorded.
     VerdictSubmitted {
         /// The task.
@@ -100,19 +127,21 @@ pub enum ChainEvent {
         result: B256,
         /// CID (binary) of the output.
         output_cid: Bytes,
-        /// Committee indices that signed the verdict.
+        /// Committee indices whose reveals opened the verdict.
         majority_mask: U256,
-        /// Committee indices proven to dissent.
+        /// Committee indices whose reveals opened another result.
         minority_mask: U256,
     },
-    /// Late agreeing attestations joined a verdict.
-    VerdictJoined {
+    /// Reveals were added to a verdict in its challenge window.
+    RevealsAdded {
         /// The task.
         task: B256,
-        /// Committee indices added.
-        added_mask: U256,
+        /// The majority mask after the addition.
+        majority_mask: U256,
+        /// The minority mask after the addition.
+        minority_mask: U256,
     },
-    /// A verdict was challenged and an escalation committee drawn.
+    /// A verdict was challenged; the escalation committee is drawn after `draw_block`.
     Challenged {
         /// The task.
         task: B256,
@@ -120,8 +149,19 @@ pub enum ChainEvent {
         challenger: Address,
         /// Bond escrowed.
         bond: U256,
-        /// Escalation committee (2r+1), in draw order.
+        /// The escalation draw block.
+        draw_block: u64,
+    },
+    /// The escalation committee (2r+1) of a challenged task was drawn.
+    EscalationDrawn {
+        /// The task.
+        task: B256,
+        /// The members, in draw order.
         escalation: Vec<Address>,
+        /// End of its commit phase (unix seconds).
+        commit_end: u64,
+        /// End of its reveal phase (unix seconds).
+        reveal_end: u64,
     },
     /// The escalation committee's verdict was recorded.
     EscalationVerdict {
@@ -135,6 +175,17 @@ pub enum ChainEvent {
         mask: U256,
         /// Whether it agrees with the original verdict.
         upheld: bool,
+    },
+    /// A member was proven to have signed two different results and slashed.
+    Equivocation {
+        /// The task.
+        task: B256,
+        /// The equivocating member.
+        member: Address,
+        /// Who proved it (paid half the slash).
+        prover: Address,
+        /// Stake slashed.
+        slashed: U256,
     },
     /// A task was paid out.
     Finalized {
@@ -194,9 +245,14 @@ impl ChainEvent {
     pub fn task(&self) -> Option<B256> {
         Some(match self {
             Self::TaskPosted(p) => p.task_id,
-            Self::VerdictSubmitted { task, .. }
-            | Self::VerdictJoined { task, .. }
+            Self::DrawRetargeted { task, .. }
+            | Self::CommitteeDrawn { task, .. }
+            | Self::Committed { task, .. }
+            | Self::VerdictSubmitted { task, .. }
+            | Self::RevealsAdded { task, .. }
             | Self::Challenged { task, .. }
+            | Self::EscalationDrawn { task, .. }
+            | Self::Equivocation { task, .. }
             | Self::EscalationVerdict { task, .. }
             | Self::Finalized { task, .. }
             | Self::ChallengeSettled { task, .. }
@@ -570,10 +626,24 @@ fn convert(ev: ComputationMarketEvents, block: Option<u64>) -> Option<ChainEvent
             task_id: e.taskId,
             submitter: e.submitter,
             fee: e.fee,
-            committee: e.committee,
+            draw_block: e.drawBlock,
             spec: spec_from_event(e.spec),
             block,
         }),
+        E::DrawRetargeted(e) => ChainEvent::DrawRetargeted {
+            task: e.taskId,
+            draw_block: e.drawBlock,
+        },
+        E::CommitteeDrawn(e) => ChainEvent::CommitteeDrawn {
+            task: e.taskId,
+            committee: e.committee,
+            commit_end: e.commitEnd,
+            reveal_end: e.revealEnd,
+        },
+        E::Committed(e) => ChainEvent::Committed {
+            task: e.taskId,
+            member: e.member,
+        },
         E::VerdictSubmitted(e) => ChainEvent::VerdictSubmitted {
             task: e.taskId,
             result: e.resultHash,
@@ -581,15 +651,28 @@ fn convert(ev: ComputationMarketEvents, block: Option<u64>) -> Option<ChainEvent
             majority_mask: e.majorityMask,
             minority_mask: e.minorityMask,
         },
-        E::VerdictJoined(e) => ChainEvent::VerdictJoined {
+        E::RevealsAdded(e) => ChainEvent::RevealsAdded {
             task: e.taskId,
-            added_mask: e.addedMask,
+            majority_mask: e.majorityMask,
+            minority_mask: e.minorityMask,
         },
         E::Challenged(e) => ChainEvent::Challenged {
             task: e.taskId,
             challenger: e.challenger,
             bond: e.bond,
+            draw_block: e.drawBlock,
+        },
+        E::EscalationDrawn(e) => ChainEvent::EscalationDrawn {
+            task: e.taskId,
             escalation: e.escalation,
+            commit_end: e.commitEnd,
+            reveal_end: e.revealEnd,
+        },
+        E::Equivocation(e) => ChainEvent::Equivocation {
+            task: e.taskId,
+            member: e.member,
+            prover: e.prover,
+            slashed: e.slashed,
         },
         E::EscalationVerdict(e) => ChainEvent::EscalationVerdict {
             task: e.taskId,
@@ -638,7 +721,9 @@ const MAX_REASON_LEN: usize = 1024;
 fn check_bounds(e: &ChainEvent) -> std::result::Result<(), &'static str> {
     let long_cid = |c: &Bytes| c.len() > MAX_CID_LEN;
     match e {
-        ChainEvent::TaskPosted(p) if p.committee.len() > MAX_MEMBERS => Err("committee too large"),
+        ChainEvent::CommitteeDrawn { committee, .. } if committee.len() > MAX_MEMBERS => {
+            Err("committee too large")
+        }
         ChainEvent::TaskPosted(p) if long_cid(&p.spec.programCid) || long_cid(&p.spec.inputCid) => {
             Err("CID too long")
         }
@@ -648,7 +733,7 @@ fn check_bounds(e: &ChainEvent) -> std::result::Result<(), &'static str> {
         {
             Err("CID too long")
         }
-        ChainEvent::Challenged { escalation, .. } if escalation.len() > MAX_MEMBERS => {
+        ChainEvent::EscalationDrawn { escalation, .. } if escalation.len() > MAX_MEMBERS => {
             Err("escalation committee too large")
         }
         ChainEvent::VerdictSkipped { reason, .. } | ChainEvent::FinalizeSkipped { reason, .. }
@@ -728,6 +813,87 @@ mod tests {
             minorityMask: U256::ZERO,
         };
         assert_eq!(decode(&rpc_log(market, ev.encode_log_data()), market), None);
+    }
+
+    #[test]
+    fn decodes_v11_events_and_rejects_oversize_committees() {
+        let market = Address::repeat_byte(9);
+        let t = B256::repeat_byte(3);
+        let members: Vec<Address> = (1..=3u8).map(Address::with_last_byte).collect();
+        let ev = ComputationMarket::CommitteeDrawn {
+            taskId: t,
+            committee: members.clone(),
+            commitEnd: 100,
+            revealEnd: 130,
+        };
+        assert_eq!(
+            decode(&rpc_log(market, ev.encode_log_data()), market),
+            Some(ChainEvent::CommitteeDrawn {
+                task: t,
+                committee: members.clone(),
+                commit_end: 100,
+                reveal_end: 130,
+            })
+        );
+        let ev = ComputationMarket::Committed {
+            taskId: t,
+            member: members[0],
+        };
+        let got = decode(&rpc_log(market, ev.encode_log_data()), market).unwrap();
+        assert_eq!(
+            got,
+            ChainEvent::Committed {
+                task: t,
+                member: members[0]
+            }
+        );
+        assert_eq!(got.task(), Some(t));
+        let ev = ComputationMarket::Equivocation {
+            taskId: t,
+            member: members[1],
+            prover: members[2],
+            slashed: U256::from(5),
+        };
+        assert_eq!(
+            decode(&rpc_log(market, ev.encode_log_data()), market),
+            Some(ChainEvent::Equivocation {
+                task: t,
+                member: members[1],
+                prover: members[2],
+                slashed: U256::from(5),
+            })
+        );
+        // A committee or escalation larger than any the contract draws.
+        let big: Vec<Address> = (0..=MAX_MEMBERS as u64)
+            .map(|i| Address::left_padding_from(&i.to_be_bytes()))
+            .collect();
+        let ev = ComputationMarket::CommitteeDrawn {
+            taskId: t,
+            committee: big.clone(),
+            commitEnd: 1,
+            revealEnd: 2,
+        };
+        assert_eq!(decode(&rpc_log(market, ev.encode_log_data()), market), None);
+        let ev = ComputationMarket::EscalationDrawn {
+            taskId: t,
+            escalation: big,
+            commitEnd: 1,
+            revealEnd: 2,
+        };
+        assert_eq!(decode(&rpc_log(market, ev.encode_log_data()), market), None);
+        // An escalation of the largest size is accepted.
+        let max: Vec<Address> = (0..MAX_MEMBERS as u64)
+            .map(|i| Address::left_padding_from(&i.to_be_bytes()))
+            .collect();
+        let ev = ComputationMarket::EscalationDrawn {
+            taskId: t,
+            escalation: max,
+            commitEnd: 1,
+            revealEnd: 2,
+        };
+        let data = ev.encode_log_data();
+        assert!(data.data.len() <= MAX_LOG_DATA);
+        assert!(decode(&rpc_log(market, data), market).is_some());
     }
 
     #[test]
