@@ -13,7 +13,7 @@ use std::{sync::Arc, time::Duration};
 
 use alloy::primitives::{Address, B256, U256, keccak256};
 use alloy::providers::Provider;
-use hal9_market::{DrawOutcome, Reveal, bindings::ComputationMarket, commitment};
+use hal9_market::{DrawOutcome, Reveal, commitment};
 use prometheus_client::{
     encoding::{EncodeLabelSet, EncodeLabelValue},
     metrics::{counter::Counter, family::Family, gauge::Gauge},
@@ -443,7 +443,7 @@ async fn step(
     metrics: &OutboxMetrics,
 ) -> Result<Step, String> {
     let task = e.task_id().ok_or("corrupt task id in the outbox")?;
-    let t: ComputationMarket::Task = link.client.task(task).await.map_err(|e| e.to_string())?;
+    let t: hal9_market::bindings::Task = link.client.task(task).await.map_err(|e| e.to_string())?;
     let st = t.status as u8;
     let now = link.chain_time().await.map_err(|e| format!("{e:#}"))?;
     let _guard = link.send_lock.lock().await;

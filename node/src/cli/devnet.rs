@@ -463,31 +463,6 @@ async fn demo_task(cluster: &Cluster) -> eyre::Result<()> {
         "task {} submitted (a handwritten-style {digit}, r = 3)",
         sub.id
     );
-    let task_id: alloy::primitives::B256 = format!("0x{}", sub.id).parse()?;
-    let committed = {
-        let client = client.clone();
-        let id = sub.id.clone();
-        move || {
-            let client = client.clone();
-            let id = id.clone();
-            async move {
-                let r = client.task(&id, None).await?;
-                Ok(r.chain.is_some_and(|c| c.committed.len() >= 3))
-            }
-        }
-    };
-    DevChain::wait_for(
-        "the committee's commitments on chain",
-        Duration::from_secs(90),
-        committed,
-    )
-    .await?;
-    println!(
-        "committee drawn and every member's commitment stored on chain after {} ms; moving the dev chain's clock past the commit phase ({} s) so the reveals may go out",
-        started.elapsed().as_millis(),
-        chain.config.market.commitPeriod
-    );
-    chain.end_commit_phase(task_id).await?;
     let rec = client.task(&sub.id, Some(120_000)).await?;
     crate::cli::task::print_task(&rec);
     if rec.status != TaskStatus::Verified {

@@ -763,8 +763,9 @@ impl Engine {
         }
         c.status = "challenged".into();
         c.draw_block = Some(draw_block);
-        let mut order = vec![addr_str(&challenger)];
-        order.extend(c.committee.iter().filter(|m| **m != order[0]).cloned());
+        let first = addr_str(&challenger);
+        let mut order = vec![first.clone()];
+        order.extend(c.committee.iter().filter(|m| **m != first).cloned());
         info!(target: "hal9::engine", task = %rec.id, %challenger, draw_block, "verdict challenged; the escalation committee is drawn after the draw block");
         self.persist_task(task).await;
         self.enqueue_ranked(Action::DrawEscalation, task, &order, 0)
@@ -799,9 +800,9 @@ impl Engine {
         rec.escalation_committee = escalation.iter().map(|(_, p)| p.to_string()).collect();
         let addrs = c.escalation.clone();
         info!(target: "hal9::engine", task = %rec.id, size = escalation.len(), commit_end, reveal_end, "escalation committee drawn on chain");
-        self.enqueue_ranked(Action::Finalize, task, &addrs, 0).await;
         let peers: Vec<PeerId> = escalation.iter().map(|(_, p)| *p).collect();
         let mut instance = rec.clone();
+        self.enqueue_ranked(Action::Finalize, task, &addrs, 0).await;
         self.persist_task(task).await;
         if !peers.contains(&local) {
             return;
