@@ -365,7 +365,8 @@ async fn settles_a_task_end_to_end() {
     assert_eq!(rust_digest, chain_digest);
 
     // An outsider cannot commit; two members commit the result, the third another.
-    let outsider = net.client(RELAYER).await;
+    // Account 0 deployed and is no neuron (its own client: one nonce cache per account).
+    let outsider = net.client(0).await;
     let e = outsider
         .commit_many(&[(posted.task_id, B256::repeat_byte(1))])
         .await
@@ -809,7 +810,10 @@ async fn a_right_challenger_wins_through_escalation() {
         .submit_escalation_verdict(posted.task_id, truth, &cid, esc_reveals)
         .await
         .expect("escalation verdict");
-    assert!(esc.reveal_end > esc.commit_end);
+    // Escalation reveals may still come until its revealEnd.
+    let e = client.finalize(posted.task_id).await.unwrap_err();
+    assert!(e.to_string().contains("NotFinalizable"), "{e}");
+    time_past(&p, esc.reveal_end).await;
     client.finalize(posted.task_id).await.expect("finalize");
 
     let slash_each = economics::slash_amount(stake_before, U256::ZERO, params.slashBps);

@@ -116,6 +116,8 @@ async fn dao_proposal_changes_fee_rates_and_spends_treasury() {
 
     a.delegate(dev.keys[0].address()).await.unwrap();
     b.delegate(dev.keys[1].address()).await.unwrap();
+    // Votes count from the clock after the delegation: a second later.
+    dev.advance(1, 1).await;
     assert_eq!(
         a.voting_power(dev.keys[0].address()).await.unwrap(),
         tokens("100000000")
