@@ -606,7 +606,9 @@ impl<P: Provider + Clone> MarketClient<P> {
 
     /// Draws the committee of a posted task, or the escalation committee
     /// of a challenged one, from the hash of its draw block (anyone, after
-    /// the draw block; the same result for every caller).
+    /// the draw block; the same result for every caller). The call is
+    /// estimated against the latest block, so send it once the head is past
+    /// the draw block (at head == draw block it fails with `TooEarly`).
     pub async fn draw(&self, task: B256) -> Result<DrawOutcome> {
         let rc = self
             .tx_with(
