@@ -164,12 +164,7 @@ async fn main() -> Result<(), BoxError> {
         args.batch,
         args.poll.as_millis()
     );
-    let now = p
-        .get_block_by_number(Default::default())
-        .await?
-        .ok_or("no latest block")?
-        .header
-        .timestamp;
+    let now = relayer.chain_time().await?;
     let t0 = Instant::now();
     let mut tasks: Vec<PostedTask> = Vec::with_capacity(2 * n);
     let mut committees: Vec<Vec<Address>> = Vec::with_capacity(2 * n);
@@ -255,12 +250,7 @@ async fn main() -> Result<(), BoxError> {
         }
         e
     };
-    let now = p
-        .get_block_by_number(Default::default())
-        .await?
-        .ok_or("no latest block")?
-        .header
-        .timestamp;
+    let now = relayer.chain_time().await?;
     if now <= last_commit_end {
         p.anvil_increase_time(last_commit_end - now + 1).await?;
     }
