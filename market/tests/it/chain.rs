@@ -12,8 +12,8 @@ use alloy::signers::local::PrivateKeySigner;
 
 use hal9_market::economics::{self, EmissionSchedule, FeeRates};
 use hal9_market::{
-    DeployConfig, Deployment, Dissent, DrawOutcome, MarketClient, MarketError, PostedTask, Reveal,
-    TaskSpec, commit, deploy_all, eip712,
+    ChainEvent, DeployConfig, Deployment, Dissent, DrawOutcome, MarketClient, MarketError,
+    PostedTask, Reveal, TaskSpec, Watcher, commit, deploy_all, eip712,
 };
 
 use crate::anvil_or_skip;
@@ -596,6 +596,27 @@ async fn an_abandoned_task_is_refunded_minus_the_abandon_share() {
     let posted = client.post_task(&s, fee).await.unwrap();
     let e = client.finalize(posted.task_id).await.unwrap_err();
     assert!(e.to_string().contains("NotFinalizable"), "{e}");
+    // A draw after the tree epoch of the draw block ended must not use its
+    // (known, stale) hash: it is moved to a later block.
+    let epoch = client.registry().epochBlocks().call().await.unwrap();
+    mine_to(&p, posted.draw_block + epoch).await;
+    let out = client.draw(posted.task_id).await.expect("draw");
+    let DrawOutcome::Retargeted { draw_block } = out else {
+        panic!("expected a re-target, found {out:?}")
+    };
+    assert!(draw_block > posted.draw_block + epoch);
+    assert_eq!(client.target_block(draw_block).await.unwrap(), draw_block);
+    assert_eq!(
+        client.task(posted.task_id).await.unwrap().drawBlock,
+        draw_block
+    );
+    assert!(
+        client
+            .committee_of(posted.task_id)
+            .await
+            .unwrap()
+            .is_empty()
+    );
     // Nobody draws or commits; after the deadline the submitter gets the
     // fee back minus abandonBps, which goes to the treasury.
     let treasury0 = client.balance(net.d.timelock).await.unwrap();
@@ -616,6 +637,41 @@ async fn an_abandoned_task_is_refunded_minus_the_abandon_share() {
         7,
         "Refunded"
     );
+    let events = task_events(&net, posted.task_id).await;
+    assert_eq!(
+        events,
+        [
+            ChainEvent::TaskPosted(posted.clone()),
+            ChainEvent::DrawRetargeted {
+                task: posted.task_id,
+                draw_block
+            },
+            ChainEvent::Refunded {
+                task: posted.task_id,
+                submitter: net.keys[SUBMITTER].address(),
+                fee: fee - kept,
+            },
+        ]
+    );
+}
+
+/// Every market event of `task` up to the head, as a fresh watcher reads them.
+pub(crate) async fn task_events(net: &Net, task: B256) -> Vec<ChainEvent> {
+    let p = ProviderBuilder::new().connect_http(net.url.clone());
+    let mut w = Watcher::new(p, &net.d, None, net.d.deploy_block, 0, 1_000).unwrap();
+    let mut out = Vec::new();
+    loop {
+        let b = w.poll().await.expect("poll");
+        out.extend(
+            b.events
+                .into_iter()
+                .map(|e| e.event)
+                .filter(|e| e.task() == Some(task)),
+        );
+        if b.caught_up {
+            return out;
+        }
+    }
 }
 
 #[tokio::test]
@@ -815,6 +871,55 @@ async fn a_right_challenger_wins_through_escalation() {
     assert!(e.to_string().contains("NotFinalizable"), "{e}");
     time_past(&p, esc.reveal_end).await;
     client.finalize(posted.task_id).await.expect("finalize");
+
+    // The watcher sees the whole story of the challenge.
+    let kinds: Vec<&str> = task_events(&net, posted.task_id)
+        .await
+        .iter()
+        .filter_map(|e| match e {
+            ChainEvent::TaskPosted(_) => Some("posted"),
+            ChainEvent::CommitteeDrawn { .. } => Some("drawn"),
+            ChainEvent::VerdictSubmitted { .. } => Some("verdict"),
+            ChainEvent::Challenged {
+                challenger, bond, ..
+            } => {
+                assert_eq!((*challenger, *bond), (ch_addr, fee));
+                Some("challenged")
+            }
+            ChainEvent::EscalationDrawn { escalation, .. } => {
+                assert_eq!(escalation, &esc.members);
+                Some("escalation drawn")
+            }
+            ChainEvent::EscalationVerdict {
+                result,
+                mask,
+                upheld,
+                ..
+            } => {
+                assert_eq!((*result, *mask, *upheld), (truth, U256::from(31), false));
+                Some("escalation verdict")
+            }
+            ChainEvent::ChallengeSettled { challenger_won, .. } => {
+                assert!(*challenger_won);
+                Some("settled")
+            }
+            ChainEvent::Finalized { .. } => Some("finalized"),
+            // Commitments, re-targets.
+            _ => None,
+        })
+        .collect();
+    for k in [
+        "posted",
+        "drawn",
+        "verdict",
+        "challenged",
+        "escalation drawn",
+        "escalation verdict",
+        "settled",
+    ] {
+        assert!(kinds.contains(&k), "{k} missing from {kinds:?}");
+    }
+    assert_eq!(kinds.first(), Some(&"posted"));
 
     let slash_each = economics::slash_amount(stake_before, U256::ZERO, params.slashBps);
     let reward = slash_each * U256::from(3u64) * U256::from(params.challengerRewardBps)
