@@ -6,10 +6,15 @@
 //! ```
 //!
 //! Starts a fresh anvil (automine: every transaction is mined at once),
-//! deploys, registers and stakes 5 neurons, posts 2 x N tasks with r = 3,
-//! has every committee member sign its attestation, then settles the first
-//! N one per transaction and the other N in batches of B, advances time past
-//! the challenge window and finalizes them the same two ways. One relayer
+//! deploys, registers 11 neurons (the 3r + 2 a task of r = 3 needs) and
+//! applies their tree writes, posts 2 x N tasks with r = 3 and draws each
+//! committee (protocol v1.1), has every member commit to its tasks with
+//! `commitMany` (up to 64 tasks per transaction), passes the commit phase,
+//! then settles the first N with one `submitVerdict` (carrying the reveals)
+//! per transaction and the other N in batches of B, advances time past the
+//! challenge window and finalizes them the same two ways. The commit and
+//! reveal phases are 10 minutes here (the devnet's 30 s would not hold a
+//! large N). One relayer
 //! sends sequentially and waits for each receipt, as the node's settlement
 //! outbox does. Prints settled tasks per minute and gas per settled task.
 //! Receipts are polled every `--poll-ms` (10) ms instead of alloy's 250 ms
@@ -27,12 +32,17 @@ use alloy::primitives::{Address, B256, Bytes, U256, keccak256};
 use alloy::providers::{Provider, ProviderBuilder, ext::AnvilApi};
 use alloy::signers::local::PrivateKeySigner;
 use hal9_market::client::MAX_BATCH;
-use hal9_market::{DeployConfig, MarketClient, PostedTask, TaskSpec, VerdictEntry, deploy_all};
+use hal9_market::{
+    DeployConfig, DrawOutcome, MarketClient, PostedTask, TaskSpec, VerdictEntry, commit, deploy_all,
+};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 const ETHER: u128 = 1_000_000_000_000_000_000;
-const NEURONS: usize = 5;
+const NEURONS: usize = 11;
+/// Accounts: 0 deploys, 1..=11 neurons, 12 submits, 13 relays.
+const SUBMITTER: usize = NEURONS + 1;
+const RELAYER: usize = NEURONS + 2;
 
 struct Args {
     tasks: usize,
@@ -96,7 +106,11 @@ async fn main() -> Result<(), BoxError> {
     let args = parse_args()?;
     let anvil_bin = anvil_path().ok_or("anvil not found (set HAL9_ANVIL or put it on PATH)")?;
     let anvil = Anvil::at(anvil_bin)
-        .args(["--accounts", "8", "--gas-limit", "30000000"])
+        .args(["--accounts", "14", "--gas-limit", "30000000"])
+        .args([
+            "--code-size-limit",
+            &hal9_market::deploy::DEV_CODE_SIZE_LIMIT.to_string(),
+        ])
         .try_spawn()?;
     let keys: Vec<PrivateKeySigner> = anvil
         .keys()
@@ -116,24 +130,33 @@ async fn main() -> Result<(), BoxError> {
         p
     };
     let genesis: Vec<Address> = keys.iter().map(|k| k.address()).collect();
-    let d = deploy_all(
-        &connect(0),
-        keys[0].address(),
-        &DeployConfig::devnet(&genesis),
-    )
-    .await?;
+    let mut cfg = DeployConfig::devnet(&genesis);
+    cfg.market.commitPeriod = 600;
+    cfg.market.revealPeriod = 600;
+    let d = deploy_all(&connect(0), keys[0].address(), &cfg).await?;
 
     let mut signers = HashMap::new();
     for (i, key) in keys.iter().enumerate().skip(1).take(NEURONS) {
         let c = MarketClient::connect(connect(i), d).await?;
+        // The chain stores the peer binding without checking it; the bench
+        // needs no libp2p key.
         let peer = [&[0x00u8, 0x24][..], keccak256([i as u8]).as_slice()].concat();
-        c.register(&peer, 1).await?;
-        c.stake(U256::from(1_000u64) * U256::from(ETHER)).await?;
-        signers.insert(key.address(), key.clone());
+        c.register(&peer, 1, U256::from(1_000u64) * U256::from(ETHER), &[1; 64])
+            .await?;
+        signers.insert(key.address(), i);
     }
-    let submitter = MarketClient::connect(connect(6), d).await?;
-    let relayer = MarketClient::connect(connect(7), d).await?;
+    let submitter = MarketClient::connect(connect(SUBMITTER), d).await?;
+    let relayer = MarketClient::connect(connect(RELAYER), d).await?;
     let p = connect(0);
+    // Tree writes queued in draw phases are applied in the next apply phase.
+    let epoch = relayer.registry().epochBlocks().call().await?;
+    let next = p.get_block_number().await? + 1;
+    if next % epoch >= 2 {
+        p.anvil_mine(Some(epoch - next % epoch), None).await?;
+    }
+    relayer
+        .apply_queued(&signers.keys().copied().collect::<Vec<_>>())
+        .await?;
 
     let n = args.tasks;
     println!(
@@ -141,14 +164,10 @@ async fn main() -> Result<(), BoxError> {
         args.batch,
         args.poll.as_millis()
     );
-    let now = p
-        .get_block_by_number(Default::default())
-        .await?
-        .ok_or("no latest block")?
-        .header
-        .timestamp;
+    let now = relayer.chain_time().await?;
     let t0 = Instant::now();
     let mut tasks: Vec<PostedTask> = Vec::with_capacity(2 * n);
+    let mut committees: Vec<Vec<Address>> = Vec::with_capacity(2 * n);
     for nonce in 0..2 * n {
         let spec = TaskSpec {
             programCid: Bytes::from_static(&[0x01, 0x55, 0x12, 0x20, 0xaa, 0xbb]),
@@ -157,42 +176,91 @@ async fn main() -> Result<(), BoxError> {
             replicas: 3,
             fuelLimit: 1_000_000,
             capabilities: 1,
-            submitter: keys[6].address(),
+            submitter: keys[SUBMITTER].address(),
             nonce: U256::from(nonce),
             deadline: now + 20 * 3_600,
         };
-        tasks.push(
-            submitter
-                .post_task(&spec, U256::from(10u64) * U256::from(ETHER))
-                .await?,
-        );
+        let t = submitter
+            .post_task(&spec, U256::from(10u64) * U256::from(ETHER))
+            .await?;
+        // Draw at once: a draw must happen in the tree epoch of its block.
+        let mut target = t.draw_block;
+        let members = loop {
+            let head = p.get_block_number().await?;
+            // The gas estimate runs on the head: it must be past the draw block.
+            if head <= target {
+                p.anvil_mine(Some(target + 1 - head), None).await?;
+            }
+            match relayer.draw(t.task_id).await? {
+                DrawOutcome::Drawn { members, .. } => break members,
+                DrawOutcome::Retargeted { draw_block } => target = draw_block,
+                DrawOutcome::Empty => return Err("nothing drawn".into()),
+            }
+        };
+        committees.push(members);
+        tasks.push(t);
     }
     println!(
-        "  posted {} tasks in {:.1} s",
+        "  posted and drew {} tasks in {:.1} s",
         tasks.len(),
         t0.elapsed().as_secs_f64()
     );
 
-    // Every member signs (the all-honest case: nobody is slashed at finalize).
+    // Every member commits (the all-honest case: nobody is slashed at
+    // finalize), all its tasks in commitMany batches of up to MAX_BATCH.
     let cid = Bytes::from_static(b"\x01\x55\x12\x20output-cid-of-the-bench");
+    let salt = |t: B256, m: Address| keccak256([t.as_slice(), m.as_slice()].concat());
+    let mut per_member: HashMap<Address, Vec<(B256, B256)>> = HashMap::new();
     let mut entries = Vec::with_capacity(tasks.len());
-    for t in &tasks {
+    for (t, members) in tasks.iter().zip(&committees) {
         let result = keccak256(t.task_id);
-        let mut sigs = Vec::with_capacity(t.committee.len());
-        for m in &t.committee {
-            let s = signers
-                .get(m)
-                .ok_or("committee member is not a bench neuron")?;
-            sigs.push(submitter.sign_attestation(s, t.task_id, result, &cid)?);
+        let mut reveals = Vec::with_capacity(members.len());
+        for (i, m) in members.iter().enumerate() {
+            if !signers.contains_key(m) {
+                return Err("committee member is not a bench neuron".into());
+            }
+            let s = salt(t.task_id, *m);
+            per_member.entry(*m).or_default().push((
+                t.task_id,
+                commit::commitment(t.task_id, result, keccak256(&cid), s, *m),
+            ));
+            reveals.push(commit::reveal(i as u16, result, &cid, s));
         }
         entries.push(VerdictEntry {
             task: t.task_id,
             result,
             output_cid: cid.clone(),
-            signatures: sigs,
-            dissents: vec![],
+            reveals,
         });
     }
+    let mut commits = Phase::default();
+    let start = Instant::now();
+    for (m, list) in &per_member {
+        let c = MarketClient::connect(connect(signers[m]), d).await?;
+        for chunk in list.chunks(MAX_BATCH) {
+            let rc = c.commit_many(chunk).await?;
+            commits.add(rc.gas_used);
+        }
+    }
+    commits.time = start.elapsed();
+    let last_commit_end = {
+        let mut e = 0;
+        for t in &tasks {
+            e = e.max(relayer.task(t.task_id).await?.commitEnd);
+        }
+        e
+    };
+    let now = relayer.chain_time().await?;
+    if now <= last_commit_end {
+        p.anvil_increase_time(last_commit_end - now + 1).await?;
+    }
+    p.anvil_mine(Some(1), None).await?;
+    println!(
+        "  {} commitMany txs, {:.2} s, {} commit gas per task",
+        commits.txs,
+        commits.time.as_secs_f64(),
+        commits.gas / tasks.len() as u64
+    );
     let (single_entries, batch_entries) = entries.split_at(n);
 
     // Submit: one per transaction, then batched.
@@ -200,13 +268,7 @@ async fn main() -> Result<(), BoxError> {
     let start = Instant::now();
     for e in single_entries {
         let rc = relayer
-            .submit_verdict(
-                e.task,
-                e.result,
-                &e.output_cid,
-                e.signatures.clone(),
-                vec![],
-            )
+            .submit_verdict(e.task, e.result, &e.output_cid, e.reveals.clone())
             .await?;
         single_submit.add(rc.gas_used);
     }

@@ -279,6 +279,41 @@ impl From<types::Dissent> for ComputationMarket::Dissent {
 mod tests {
     use std::path::PathBuf;
 
+    #[test]
+    fn decode_task_refuses_garbage_without_panicking() {
+        use super::decode_task;
+        assert!(decode_task(&[]).is_err());
+        assert!(decode_task(&[0u8; 31]).is_err());
+        // An offset pointing far outside the data.
+        let mut bad = vec![0u8; 64];
+        bad[24..32].copy_from_slice(&u64::MAX.to_be_bytes());
+        assert!(decode_task(&bad).is_err());
+        // Pseudo-random bytes of many lengths.
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        for len in [32usize, 100, 1_000, 1_184, 2_048] {
+            let data: Vec<u8> = (0..len)
+                .map(|_| {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    x as u8
+                })
+                .collect();
+            let _ = decode_task(&data);
+        }
+    }
+
+    #[test]
+    fn get_task_calldata_is_selector_and_id() {
+        let id = alloy::primitives::B256::repeat_byte(7);
+        let c = super::get_task_calldata(id);
+        assert_eq!(
+            &c[..4],
+            &alloy::primitives::keccak256("getTask(bytes32)")[..4]
+        );
+        assert_eq!(&c[4..], id.as_slice());
+    }
+
     /// The committed ABIs must equal the current forge build when one exists
     /// (after a contract change: `forge build` then `market/abi/update.sh`).
     #[test]

@@ -105,21 +105,21 @@ pub const RECEIPT_TIMEOUT: Duration = Duration::from_secs(120);
 /// here with its decoded reason and never reaches the provider's nonce
 /// filler (alloy's default cached nonce manager would otherwise hand out a
 /// nonce that no transaction uses, and every later transaction would stall).
-/// `draw` adds the larger margin a committee draw needs: its gas depends on
-/// `prevrandao`, which differs between the estimate and the including block.
+/// `margin` covers what may differ between the estimate and the including
+/// block (see [`Margin`]).
 pub(crate) async fn send<P: Provider, D: CallDecoder>(
     call: CallBuilder<P, D>,
     name: &'static str,
-    draw: bool,
+    margin: Margin,
 ) -> Result<TransactionReceipt> {
     let est = call.estimate_gas().await.map_err(|e| MarketError::Chain {
         call: name,
         reason: describe_error(&e),
     })?;
-    let gas = if draw {
-        est.saturating_mul(13) / 10 + 50_000
-    } else {
-        est.saturating_mul(11) / 10 + 10_000
+    let gas = match margin {
+        Margin::Normal => est.saturating_mul(11) / 10 + 10_000,
+        Margin::Draw => est.saturating_mul(13) / 10 + 50_000,
+        Margin::Tree => est.saturating_mul(12) / 10 + TREE_WRITE_GAS,
     };
     let pending = call.gas(gas).send().await.map_err(|e| MarketError::Chain {
         call: name,
@@ -138,6 +138,25 @@ pub(crate) async fn send<P: Provider, D: CallDecoder>(
     }
     tracing::debug!(target: "hal9::market", call = name, tx = %receipt.transaction_hash, gas = receipt.gas_used, "transaction mined");
     Ok(receipt)
+}
+
+/// Gas added to the estimate of a call that may write the sortition trees:
+/// whether it writes them (apply phase) or only queues the write (draw
+/// phase) depends on the including block, not the estimated one. A write
+/// touches at most 5 trees x 8 words (docs/protocol-v1.1.md, "Draw").
+pub const TREE_WRITE_GAS: u64 = 1_000_000;
+
+/// How much gas to add to an estimate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Margin {
+    /// 10 %: the estimate is what the call costs.
+    Normal,
+    /// 30 % + 50k: a committee draw, whose cost depends on the draw
+    /// (re-targeted or not) in the including block.
+    Draw,
+    /// 20 % + [`TREE_WRITE_GAS`]: the call may write the trees (a stake
+    /// change, a slash), depending on the tree phase of the including block.
+    Tree,
 }
 
 /// A task as posted on chain (protocol v1.1: no committee yet; it is drawn
@@ -286,16 +305,16 @@ impl<P: Provider + Clone> MarketClient<P> {
         call: CallBuilder<&'a P, D>,
         name: &'static str,
     ) -> Result<TransactionReceipt> {
-        self.tx_draw(call, name, false).await
+        self.tx_with(call, name, Margin::Normal).await
     }
 
-    async fn tx_draw<'a, D: CallDecoder>(
+    async fn tx_with<'a, D: CallDecoder>(
         &'a self,
         call: CallBuilder<&'a P, D>,
         name: &'static str,
-        draw: bool,
+        margin: Margin,
     ) -> Result<TransactionReceipt> {
-        let r = send(call, name, draw).await;
+        let r = send(call, name, margin).await;
         if let Some(m) = &self.metrics {
             match &r {
                 Ok(rc) => m.record(name, true, rc.gas_used, rc.block_number),
@@ -356,7 +375,7 @@ impl<P: Provider + Clone> MarketClient<P> {
             )
             .await?;
         }
-        self.tx(
+        self.tx_with(
             self.registry.register(
                 Bytes::copy_from_slice(peer_id),
                 capabilities,
@@ -364,6 +383,7 @@ impl<P: Provider + Clone> MarketClient<P> {
                 Bytes::copy_from_slice(peer_sig),
             ),
             "NeuronRegistry.register",
+            Margin::Tree,
         )
         .await
     }
@@ -375,21 +395,30 @@ impl<P: Provider + Clone> MarketClient<P> {
             "HAL9Token.approve",
         )
         .await?;
-        self.tx(self.registry.stake(amount), "NeuronRegistry.stake")
-            .await
+        self.tx_with(
+            self.registry.stake(amount),
+            "NeuronRegistry.stake",
+            Margin::Tree,
+        )
+        .await
     }
 
     /// Locks the signer's stake for `seconds`.
     pub async fn lock(&self, seconds: u64) -> Result<TransactionReceipt> {
-        self.tx(self.registry.lock(seconds), "NeuronRegistry.lock")
-            .await
+        self.tx_with(
+            self.registry.lock(seconds),
+            "NeuronRegistry.lock",
+            Margin::Tree,
+        )
+        .await
     }
 
     /// Moves `amount` of the signer's (unlocked) stake into unbonding.
     pub async fn unbond(&self, amount: U256) -> Result<TransactionReceipt> {
-        self.tx(
+        self.tx_with(
             self.registry.requestUnbond(amount),
             "NeuronRegistry.requestUnbond",
+            Margin::Tree,
         )
         .await
     }
@@ -405,9 +434,10 @@ impl<P: Provider + Clone> MarketClient<P> {
     /// Applies the queued sortition-tree writes of `operators` (apply phase
     /// only; operators without a queued write are skipped on chain).
     pub async fn apply_queued(&self, operators: &[Address]) -> Result<TransactionReceipt> {
-        self.tx(
+        self.tx_with(
             self.registry.applyQueued(operators.to_vec()),
             "NeuronRegistry.applyQueued",
+            Margin::Tree,
         )
         .await
     }
@@ -439,8 +469,12 @@ impl<P: Provider + Clone> MarketClient<P> {
     /// Re-reads `operator`'s effective stake into the rewards weight and (in
     /// an apply phase) the trees, e.g. after its lock ended.
     pub async fn poke(&self, operator: Address) -> Result<TransactionReceipt> {
-        self.tx(self.registry.poke(operator), "NeuronRegistry.poke")
-            .await
+        self.tx_with(
+            self.registry.poke(operator),
+            "NeuronRegistry.poke",
+            Margin::Tree,
+        )
+        .await
     }
 
     /// Claims the signer's accrued rewards; returns the amount paid.
@@ -572,10 +606,16 @@ impl<P: Provider + Clone> MarketClient<P> {
 
     /// Draws the committee of a posted task, or the escalation committee
     /// of a challenged one, from the hash of its draw block (anyone, after
-    /// the draw block; the same result for every caller).
+    /// the draw block; the same result for every caller). The call is
+    /// estimated against the latest block, so send it once the head is past
+    /// the draw block (at head == draw block it fails with `TooEarly`).
     pub async fn draw(&self, task: B256) -> Result<DrawOutcome> {
         let rc = self
-            .tx_draw(self.market.draw(task), "ComputationMarket.draw", true)
+            .tx_with(
+                self.market.draw(task),
+                "ComputationMarket.draw",
+                Margin::Draw,
+            )
             .await?;
         let mut out = DrawOutcome::Empty;
         for log in rc.inner.logs() {
@@ -782,7 +822,9 @@ impl<P: Provider + Clone> MarketClient<P> {
         b: Dissent,
     ) -> Result<TransactionReceipt> {
         let call = self.market.proveEquivocation(task, a.into(), b.into());
-        let rc = self.tx(call, "ComputationMarket.proveEquivocation").await?;
+        let rc = self
+            .tx_with(call, "ComputationMarket.proveEquivocation", Margin::Tree)
+            .await?;
         tracing::info!(target: "hal9::market", task = %task, tx = %rc.transaction_hash, "equivocation proven");
         Ok(rc)
     }
@@ -821,7 +863,11 @@ impl<P: Provider + Clone> MarketClient<P> {
     /// Finalizes (pays, resolves a challenge, or refunds) a task.
     pub async fn finalize(&self, task: B256) -> Result<TransactionReceipt> {
         let rc = self
-            .tx(self.market.finalize(task), "ComputationMarket.finalize")
+            .tx_with(
+                self.market.finalize(task),
+                "ComputationMarket.finalize",
+                Margin::Tree,
+            )
             .await?;
         if let Some(m) = &self.metrics {
             m.tasks_finalized.inc();
@@ -837,9 +883,10 @@ impl<P: Provider + Clone> MarketClient<P> {
     pub async fn finalize_many(&self, tasks: &[B256]) -> Result<BatchOutcome> {
         check_batch_len(tasks.len())?;
         let rc = self
-            .tx(
+            .tx_with(
                 self.market.finalizeMany(tasks.to_vec()),
                 "ComputationMarket.finalizeMany",
+                Margin::Tree,
             )
             .await?;
         let mut applied = Vec::with_capacity(tasks.len());

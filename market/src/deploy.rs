@@ -13,8 +13,15 @@ use crate::bindings::{
     ComputationMarket, HAL9Governor, HAL9Token, NeuronRegistry, RewardsDistributor,
     TimelockController,
 };
-use crate::client::send;
+use crate::client::{Margin, send};
 use crate::error::{MarketError, Result};
+
+/// EIP-170 code size limit a local chain must allow to deploy protocol v1.1:
+/// the `ComputationMarket` runtime code is 29,723 bytes, above mainnet's
+/// 24,576 (0x6000). Start anvil with `--code-size-limit 40960` (this value)
+/// until the contract is split or shrunk; on a chain enforcing EIP-170
+/// `deploy_all` fails with `CreateContractSizeLimit`.
+pub const DEV_CODE_SIZE_LIMIT: u64 = 0xa000;
 
 const ETHER: u128 = 1_000_000_000_000_000_000;
 
@@ -281,7 +288,7 @@ pub async fn deploy_all<P: Provider + Clone>(
     send(
         registry.wire(*market.address(), *rewards.address()),
         "NeuronRegistry.wire",
-        false,
+        Margin::Normal,
     )
     .await?;
     let role =
@@ -295,19 +302,19 @@ pub async fn deploy_all<P: Provider + Clone>(
     send(
         timelock.grantRole(proposer, *governor.address()),
         "TimelockController.grantRole",
-        false,
+        Margin::Normal,
     )
     .await?;
     send(
         timelock.grantRole(canceller, *governor.address()),
         "TimelockController.grantRole",
-        false,
+        Margin::Normal,
     )
     .await?;
     send(
         timelock.renounceRole(admin, deployer),
         "TimelockController.renounceRole",
-        false,
+        Margin::Normal,
     )
     .await?;
 

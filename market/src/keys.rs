@@ -1,5 +1,5 @@
 //! Operator key files: the secp256k1 key a node signs transactions and
-//! attestations with.
+//! EIP-712 `Result`s with.
 //!
 //! Two formats, told apart by their content:
 //! - an encrypted Web3 Secret Storage (v3) keystore, the format geth and

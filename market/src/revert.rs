@@ -209,7 +209,7 @@ fn governor(e: &Gov) -> Option<String> {
         }
         Gov::GovernorInsufficientProposerVotes(x) => format!(
             "{} has {} of voting power, the proposal threshold is {} (voting power counts only \
-             after delegation: `hal9 dao delegate`, then wait one block)",
+             after delegation: `hal9 dao delegate`, then wait a second: the governor's clock is time)",
             short(x.proposer),
             tok(x.votes),
             tok(x.threshold)

@@ -44,11 +44,16 @@ impl Dev {
 }
 
 /// A devnet whose genesis is accounts 0..3 (100M HAL9 each) and whose DAO
-/// votes within a few blocks and executes after a minute.
+/// (on the token's timestamp clock) votes a minute after a proposal, for ten
+/// minutes, and executes a minute after queueing.
 async fn devnet(test: &str) -> Option<Dev> {
     let path = anvil_or_skip(test)?;
     let anvil = Anvil::at(path)
         .args(["--accounts", "5"])
+        .args([
+            "--code-size-limit",
+            &hal9_market::deploy::DEV_CODE_SIZE_LIMIT.to_string(),
+        ])
         .try_spawn()
         .expect("anvil starts");
     let keys: Vec<PrivateKeySigner> = anvil
@@ -60,8 +65,8 @@ async fn devnet(test: &str) -> Option<Dev> {
     let url = anvil.endpoint_url();
     let genesis: Vec<Address> = keys[..3].iter().map(|k| k.address()).collect();
     let mut cfg = DeployConfig::devnet(&genesis);
-    cfg.voting_delay = 1;
-    cfg.voting_period = 10;
+    cfg.voting_delay = 60;
+    cfg.voting_period = 600;
     cfg.timelock_delay = 60;
     let p0 = ProviderBuilder::new()
         .wallet(EthereumWallet::from(keys[0].clone()))
@@ -111,6 +116,8 @@ async fn dao_proposal_changes_fee_rates_and_spends_treasury() {
 
     a.delegate(dev.keys[0].address()).await.unwrap();
     b.delegate(dev.keys[1].address()).await.unwrap();
+    // Votes count from the clock after the delegation: a second later.
+    dev.advance(1, 1).await;
     assert_eq!(
         a.voting_power(dev.keys[0].address()).await.unwrap(),
         tokens("100000000")
@@ -132,7 +139,10 @@ async fn dao_proposal_changes_fee_rates_and_spends_treasury() {
     // Voting before the delay is over is refused with the reason.
     let e = a.cast_vote(id, Support::For, None).await.unwrap_err();
     assert!(e.to_string().contains("voting has not started"), "{e}");
-    dev.advance(0, 2).await;
+    // The clock is time, not blocks: mining alone does not open the vote.
+    dev.advance(0, 100).await;
+    assert_eq!(a.proposal_status(id).await.unwrap().state_name(), "Pending");
+    dev.advance(61, 1).await;
     assert_eq!(a.proposal_status(id).await.unwrap().state_name(), "Active");
     a.cast_vote(id, Support::For, None).await.unwrap();
     b.cast_vote(id, Support::Against, Some("keep the burn"))
@@ -156,7 +166,7 @@ async fn dao_proposal_changes_fee_rates_and_spends_treasury() {
     // counting needs more for than against).
     let e = a.queue(id).await.unwrap_err();
     assert!(e.to_string().contains("voting is still open"), "{e}");
-    dev.advance(0, 11).await;
+    dev.advance(601, 1).await;
     assert_eq!(
         a.proposal_status(id).await.unwrap().state_name(),
         "Defeated"
@@ -167,13 +177,13 @@ async fn dao_proposal_changes_fee_rates_and_spends_treasury() {
     c.delegate(dev.keys[2].address()).await.unwrap();
     let desc2 = format!("{desc} (second round)");
     let id2 = a.propose(&actions, &desc2).await.unwrap();
-    dev.advance(0, 2).await;
+    dev.advance(61, 1).await;
     a.cast_vote(id2, Support::For, None).await.unwrap();
     b.cast_vote(id2, Support::Against, None).await.unwrap();
     c.cast_vote(id2, Support::For, Some("fine")).await.unwrap();
     let e = a.execute(id2).await.unwrap_err();
     assert!(e.to_string().contains("Active"), "{e}");
-    dev.advance(0, 11).await;
+    dev.advance(601, 1).await;
     assert_eq!(
         a.proposal_status(id2).await.unwrap().state_name(),
         "Succeeded"
@@ -247,16 +257,28 @@ async fn stake_lock_unbond_withdraw_with_refusals_in_words() {
         e.to_string().contains("is not registered as a neuron"),
         "{e}"
     );
-    op.register(&[0x00, 0x24, 1, 2, 3], 1).await.unwrap();
-    let e = dev
-        .client(2)
-        .await
-        .register(&[0x00, 0x24, 1, 2, 3], 1)
+    let e = op
+        .register(&[0x00, 0x24, 1, 2, 3], 1, tokens("99.9"), &[7; 64])
         .await
         .unwrap_err();
-    assert!(e.to_string().contains("already bound to operator"), "{e}");
+    assert!(e.to_string().contains("minimum of 100 HAL9"), "{e}");
+    op.register(&[0x00, 0x24, 1, 2, 3], 1, tokens("1000"), &[7; 64])
+        .await
+        .unwrap();
+    let e = op
+        .register(&[0x00, 0x24, 1, 2, 3], 1, tokens("100"), &[7; 64])
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("already registered"), "{e}");
+    // The chain keeps no PeerId ownership (nodes check the binding
+    // signature): another operator may claim the same PeerId, and cannot
+    // block the owner with it.
+    dev.client(2)
+        .await
+        .register(&[0x00, 0x24, 1, 2, 3], 1, tokens("100"), &[8; 64])
+        .await
+        .expect("a squatter registers, its binding does not verify off chain");
 
-    op.stake(tokens("1000")).await.unwrap();
     op.stake(tokens("0.5")).await.unwrap();
     let n = op.neuron(me).await.unwrap();
     assert_eq!(n.stake, tokens("1000.5"), "a deposit adds to the position");
@@ -274,7 +296,7 @@ async fn stake_lock_unbond_withdraw_with_refusals_in_words() {
 
     let e = op.unbond(tokens("1")).await.unwrap_err();
     assert!(e.to_string().contains("lock has not ended"), "{e}");
-    let e = op.withdraw().await.unwrap_err();
+    let e = op.withdraw(tokens("1")).await.unwrap_err();
     assert!(e.to_string().contains("nothing is unbonding"), "{e}");
 
     dev.advance(max_lock / 2 + 1, 1).await;
@@ -287,7 +309,7 @@ async fn stake_lock_unbond_withdraw_with_refusals_in_words() {
     op.unbond(tokens("400")).await.unwrap();
     let n = op.neuron(me).await.unwrap();
     assert_eq!((n.stake, n.unbonding), (tokens("600.5"), tokens("400")));
-    let e = op.withdraw().await.unwrap_err();
+    let e = op.withdraw(tokens("400")).await.unwrap_err();
     assert!(
         e.to_string().contains("unbonding delay has not passed"),
         "{e}"
@@ -295,7 +317,13 @@ async fn stake_lock_unbond_withdraw_with_refusals_in_words() {
 
     dev.advance(unbonding, 1).await;
     let bal = op.balance(me).await.unwrap();
-    op.withdraw().await.unwrap();
+    // More than unbonds is refused; withdrawals may be partial.
+    let e = op.withdraw(tokens("401")).await.unwrap_err();
+    assert!(e.to_string().contains("insufficient stake"), "{e}");
+    op.withdraw(tokens("150")).await.unwrap();
+    assert_eq!(op.balance(me).await.unwrap(), bal + tokens("150"));
+    assert_eq!(op.neuron(me).await.unwrap().unbonding, tokens("250"));
+    op.withdraw(tokens("250")).await.unwrap();
     assert_eq!(op.balance(me).await.unwrap(), bal + tokens("400"));
     assert_eq!(op.neuron(me).await.unwrap().unbonding, U256::ZERO);
 

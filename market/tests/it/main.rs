@@ -1,7 +1,9 @@
 //! Integration tests of hal9-market against a real anvil on 127.0.0.1 (random
-//! port): deploy from the committed bytecode, register and stake neurons,
-//! post a task, sign EIP-712 attestations with the committee's keys, submit
-//! the verdict, pass the challenge window and finalize.
+//! port; started with `--code-size-limit`, the v1.1 market exceeds EIP-170):
+//! deploy from the committed bytecode, register neurons with ed25519 peer
+//! bindings, apply their tree writes, post a task, draw its committee,
+//! commit and reveal with the members' keys, submit the verdict, pass the
+//! challenge window and finalize; challenges, equivocations and batches too.
 //!
 //! anvil is looked up in `$HAL9_ANVIL`, then `PATH`, then
 //! `contracts/node_modules/.bin/anvil` (installed by devnet/setup.d/30-foundry.sh).

@@ -1,47 +1,82 @@
-//! Batched settlement through the client: submit_verdicts and finalize_many.
+//! Batched commitments and settlement through the client: commit_many,
+//! submit_verdicts and finalize_many.
 
-use alloy::primitives::{B256, Bytes, keccak256};
+use std::collections::HashMap;
+
+use alloy::primitives::{Address, B256, Bytes, keccak256};
 use alloy::providers::ext::AnvilApi;
 use hal9_market::client::MAX_BATCH;
-use hal9_market::{MarketError, VerdictEntry};
+use hal9_market::{MarketError, Reveal, VerdictEntry, commit};
 
-use crate::chain::{now, spec, start, three_neurons, tokens};
+use crate::chain::{
+    NEURONS, RELAYER, SUBMITTER, mine_and_draw, neurons, now, salt, spec, start, time_past, tokens,
+};
 
 #[tokio::test]
 async fn batches_apply_good_entries_and_report_skipped_ones() {
     let Some(net) = start().await else { return };
-    let signers = three_neurons(&net).await;
-    let client = net.client(4).await;
-    let relayer = net.client(1).await;
+    let who = neurons(&net, NEURONS).await;
+    let client = net.client(SUBMITTER).await;
+    let relayer = net.client(RELAYER).await;
     let p = net.provider(0);
     let deadline = now(&p).await + 3_600;
     let mut tasks = Vec::new();
     for nonce in 1..=3 {
         tasks.push(
             client
-                .post_task(&spec(net.keys[4].address(), nonce, deadline), tokens(10))
+                .post_task(
+                    &spec(net.keys[SUBMITTER].address(), nonce, deadline),
+                    tokens(10),
+                )
                 .await
                 .unwrap(),
         );
     }
+    let mut drawn = Vec::new();
+    for t in &tasks {
+        drawn.push(mine_and_draw(&relayer, &p, t.task_id, t.draw_block, false).await);
+    }
     let result = keccak256(b"out");
     let cid = Bytes::from_static(b"\x01\x55cid");
-    let entry = |i: usize, n: usize| {
-        let t = &tasks[i];
-        VerdictEntry {
-            task: t.task_id,
-            result,
-            output_cid: cid.clone(),
-            signatures: t.committee[..n]
-                .iter()
-                .map(|m| {
-                    client
-                        .sign_attestation(&signers[m], t.task_id, result, &cid)
-                        .unwrap()
-                })
-                .collect(),
-            dissents: vec![],
+
+    // Every member commits for all its tasks in one commit_many.
+    let mut per_member: HashMap<Address, Vec<(B256, B256)>> = HashMap::new();
+    let mut reveals: Vec<Vec<Reveal>> = Vec::new();
+    for (t, d) in tasks.iter().zip(&drawn) {
+        let mut rs = Vec::new();
+        for (i, m) in d.members.iter().enumerate() {
+            let s = salt(t.task_id, *m);
+            per_member.entry(*m).or_default().push((
+                t.task_id,
+                commit::commitment(t.task_id, result, keccak256(&cid), s, *m),
+            ));
+            rs.push(commit::reveal(i as u16, result, &cid, s));
         }
+        reveals.push(rs);
+    }
+    for (m, entries) in &per_member {
+        let c = net.client(who[m].index).await;
+        c.commit_many(entries).await.expect("commit_many");
+        for (t, cm) in entries {
+            assert_eq!(c.committed(*t, *m).await.unwrap(), *cm);
+        }
+    }
+    // Nothing or too much to commit is refused before anything is sent.
+    let e = relayer.commit_many(&[]).await.unwrap_err();
+    assert!(matches!(e, MarketError::InvalidParam { .. }), "{e}");
+    let e = relayer
+        .commit_many(&vec![(B256::ZERO, B256::ZERO); MAX_BATCH + 1])
+        .await
+        .unwrap_err();
+    assert!(matches!(e, MarketError::InvalidParam { .. }), "{e}");
+
+    let last_commit_end = drawn.iter().map(|d| d.commit_end).max().unwrap();
+    time_past(&p, last_commit_end).await;
+    let entry = |i: usize, n: usize| VerdictEntry {
+        task: tasks[i].task_id,
+        result,
+        output_cid: cid.clone(),
+        reveals: reveals[i][..n].to_vec(),
     };
     let out = relayer
         .submit_verdicts(vec![entry(0, 2), entry(1, 1), entry(2, 3), entry(0, 2)])
@@ -80,7 +115,7 @@ async fn batches_apply_good_entries_and_report_skipped_ones() {
     );
     assert_eq!(
         client.task(tasks[0].task_id).await.unwrap().status,
-        4,
+        6,
         "Finalized"
     );
 

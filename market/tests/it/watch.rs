@@ -10,7 +10,10 @@ use hal9_market::{Batch, ChainEvent, Cursor, Dissent, Watcher};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::{JoinHandle, JoinSet};
 
-use crate::chain::{Net, now, spec, start, three_neurons, tokens};
+use crate::chain::{
+    NEURONS, Net, RELAYER, SUBMITTER, commit_members, mine_and_draw, neurons, now, spec, start,
+    time_past, tokens,
+};
 
 /// Polls until the watcher has caught up; returns every event and the last batch.
 async fn drain<P: Provider>(w: &mut Watcher<P>) -> (Vec<hal9_market::Located<ChainEvent>>, Batch) {
@@ -55,46 +58,62 @@ fn posted(events: &[hal9_market::Located<ChainEvent>]) -> Vec<B256> {
 #[tokio::test]
 async fn events_arrive_in_order_with_their_fields() {
     let Some(net) = start().await else { return };
-    let signers = three_neurons(&net).await;
-    let client = net.client(4).await;
-    let relayer = net.client(1).await;
+    let who = neurons(&net, NEURONS).await;
+    let client = net.client(SUBMITTER).await;
+    let relayer = net.client(RELAYER).await;
     let p = net.provider(0);
     // Small ranges, so the deployment's blocks take several eth_getLogs.
     let mut w = watcher(&net, None, 0, 3);
+    // What the deployment and the registrations emitted.
+    let (pre, _) = drain(&mut w).await;
+    let params = client.params().await.unwrap();
+    assert_eq!(pre.len(), 1, "the market's first event is its parameters");
+    assert_eq!(pre[0].event, ChainEvent::ParamsUpdated(params.clone()));
 
     let deadline = now(&p).await + 3_600;
     let t1 = client
-        .post_task(&spec(net.keys[4].address(), 1, deadline), tokens(10))
+        .post_task(
+            &spec(net.keys[SUBMITTER].address(), 1, deadline),
+            tokens(10),
+        )
         .await
         .unwrap();
     let t2 = client
-        .post_task(&spec(net.keys[4].address(), 2, deadline), tokens(20))
+        .post_task(
+            &spec(net.keys[SUBMITTER].address(), 2, deadline),
+            tokens(20),
+        )
         .await
         .unwrap();
+    let d1 = mine_and_draw(&relayer, &p, t1.task_id, t1.draw_block, false).await;
     let result = keccak256(b"out");
     let cid = b"\x01\x55cid".to_vec();
-    let c = &t1.committee;
-    let sigs: Vec<Bytes> = c[..2]
-        .iter()
-        .map(|m| {
-            client
-                .sign_attestation(&signers[m], t1.task_id, result, &cid)
-                .unwrap()
-        })
-        .collect();
     let other = keccak256(b"other");
-    let dissent = Dissent {
-        resultHash: other,
-        outputCid: Bytes::from(cid.clone()),
-        signature: client
-            .sign_attestation(&signers[&c[2]], t1.task_id, other, &cid)
-            .unwrap(),
-    };
+    let c = d1.members.clone();
+    let reveals = commit_members(&net, &who, t1.task_id, &c, &[result, result, other], &cid).await;
+    time_past(&p, d1.commit_end).await;
     let rc = relayer
-        .submit_verdict(t1.task_id, result, &cid, sigs, vec![dissent])
+        .submit_verdict(t1.task_id, result, &cid, reveals[..2].to_vec())
         .await
         .unwrap();
-    let params = client.params().await.unwrap();
+    let added = relayer
+        .add_reveals(t1.task_id, vec![reveals[2].clone()])
+        .await
+        .unwrap();
+    // An equivocation on the second task, once drawn.
+    let d2 = mine_and_draw(&relayer, &p, t2.task_id, t2.draw_block, false).await;
+    let m = d2.members[0];
+    let signed = |r: B256| Dissent {
+        resultHash: r,
+        outputCid: Bytes::from(cid.clone()),
+        signature: relayer
+            .sign_result(&who[&m].key, t2.task_id, r, &cid)
+            .unwrap(),
+    };
+    relayer
+        .prove_equivocation(t2.task_id, signed(result), signed(other))
+        .await
+        .unwrap();
     p.anvil_increase_time(params.challengeWindow + 1)
         .await
         .unwrap();
@@ -120,54 +139,112 @@ async fn events_arrive_in_order_with_their_fields() {
     }
     let kinds: Vec<&str> = events
         .iter()
+        .filter(|e| !matches!(e.event, ChainEvent::DrawRetargeted { .. }))
         .map(|e| match &e.event {
-            ChainEvent::ParamsUpdated(_) => "params",
             ChainEvent::TaskPosted(_) => "posted",
+            ChainEvent::CommitteeDrawn { .. } => "drawn",
+            ChainEvent::Committed { .. } => "committed",
             ChainEvent::VerdictSubmitted { .. } => "verdict",
+            ChainEvent::RevealsAdded { .. } => "reveals",
+            ChainEvent::Equivocation { .. } => "equivocation",
             ChainEvent::Finalized { .. } => "finalized",
             _ => "other",
         })
         .collect();
     assert_eq!(
         kinds,
-        ["params", "posted", "posted", "verdict", "finalized"]
+        [
+            "posted",
+            "posted",
+            "drawn",
+            "committed",
+            "committed",
+            "committed",
+            "verdict",
+            "reveals",
+            "drawn",
+            "equivocation",
+            "finalized"
+        ]
     );
-    assert_eq!(events[0].event, ChainEvent::ParamsUpdated(params.clone()));
-    let ChainEvent::TaskPosted(e1) = &events[1].event else {
-        unreachable!()
+    let find = |f: &dyn Fn(&ChainEvent) -> bool| {
+        events.iter().find(|e| f(&e.event)).cloned().expect("event")
     };
-    assert_eq!(e1.task_id, t1.task_id);
-    assert_eq!(e1.committee, t1.committee);
-    assert_eq!(e1.spec, t1.spec);
-    assert_eq!(e1.fee, tokens(10));
-    assert_eq!(e1.block, t1.block);
-    assert_eq!(Some(events[1].block), t1.block);
+    let e1 = find(&|e| matches!(e, ChainEvent::TaskPosted(p) if p.task_id == t1.task_id));
+    assert_eq!(e1.event, ChainEvent::TaskPosted(t1.clone()));
+    assert_eq!(Some(e1.block), t1.block);
     assert_eq!(posted(&events), [t1.task_id, t2.task_id]);
+    let drawn =
+        find(&|e| matches!(e, ChainEvent::CommitteeDrawn { task, .. } if *task == t1.task_id));
     assert_eq!(
-        events[3].event,
+        drawn.event,
+        ChainEvent::CommitteeDrawn {
+            task: t1.task_id,
+            committee: c.clone(),
+            commit_end: d1.commit_end,
+            reveal_end: d1.reveal_end,
+        }
+    );
+    let committed: Vec<_> = events
+        .iter()
+        .filter_map(|e| match &e.event {
+            ChainEvent::Committed { task, member } if *task == t1.task_id => Some(*member),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(committed, c);
+    let v = find(&|e| matches!(e, ChainEvent::VerdictSubmitted { .. }));
+    assert_eq!(
+        v.event,
         ChainEvent::VerdictSubmitted {
             task: t1.task_id,
             result,
             output_cid: Bytes::from(cid.clone()),
             majority_mask: U256::from(3),
+            minority_mask: U256::ZERO,
+        }
+    );
+    assert_eq!(v.tx, rc.transaction_hash);
+    assert_eq!(Some(v.block), rc.block_number);
+    let r = find(&|e| matches!(e, ChainEvent::RevealsAdded { .. }));
+    assert_eq!(
+        r.event,
+        ChainEvent::RevealsAdded {
+            task: t1.task_id,
+            majority_mask: U256::from(3),
             minority_mask: U256::from(4),
         }
     );
-    assert_eq!(events[3].tx, rc.transaction_hash);
-    assert_eq!(Some(events[3].block), rc.block_number);
+    assert_eq!(r.tx, added.transaction_hash);
+    let q = find(&|e| matches!(e, ChainEvent::Equivocation { .. }));
+    let ChainEvent::Equivocation {
+        task,
+        member,
+        prover,
+        slashed,
+    } = q.event
+    else {
+        unreachable!()
+    };
+    assert_eq!(
+        (task, member, prover),
+        (t2.task_id, m, net.keys[RELAYER].address())
+    );
+    assert!(slashed > U256::ZERO);
+    let f = find(&|e| matches!(e, ChainEvent::Finalized { .. }));
     let ChainEvent::Finalized {
         task,
         result: r,
         per_member,
         slashed,
         ..
-    } = &events[4].event
+    } = &f.event
     else {
         unreachable!()
     };
     assert_eq!((*task, *r), (t1.task_id, result));
     assert!(*per_member > U256::ZERO && *slashed > U256::ZERO);
-    assert_eq!(events[4].tx, fin.transaction_hash);
+    assert_eq!(f.tx, fin.transaction_hash);
 
     // Nothing new: an empty batch at the same cursor.
     let again = w.poll().await.unwrap();
@@ -178,7 +255,10 @@ async fn events_arrive_in_order_with_their_fields() {
     let json = serde_json::to_string(&last.cursor).unwrap();
     let mut resumed = watcher(&net, Some(serde_json::from_str(&json).unwrap()), 0, 1_000);
     let t3 = client
-        .post_task(&spec(net.keys[4].address(), 3, deadline), tokens(10))
+        .post_task(
+            &spec(net.keys[SUBMITTER].address(), 3, deadline),
+            tokens(10),
+        )
         .await
         .unwrap();
     let (events, _) = drain(&mut resumed).await;
@@ -188,13 +268,13 @@ async fn events_arrive_in_order_with_their_fields() {
 #[tokio::test]
 async fn confirmations_hold_back_the_newest_blocks() {
     let Some(net) = start().await else { return };
-    three_neurons(&net).await;
-    let client = net.client(4).await;
+    neurons(&net, NEURONS).await;
+    let client = net.client(SUBMITTER).await;
     let p = net.provider(0);
     let mut w = watcher(&net, None, 3, 1_000);
     let t = client
         .post_task(
-            &spec(net.keys[4].address(), 1, now(&p).await + 3_600),
+            &spec(net.keys[SUBMITTER].address(), 1, now(&p).await + 3_600),
             tokens(10),
         )
         .await
@@ -223,7 +303,7 @@ async fn confirmations_hold_back_the_newest_blocks() {
 #[tokio::test]
 async fn a_reorg_is_detected_and_events_are_re_emitted() {
     let Some(net) = start().await else { return };
-    three_neurons(&net).await;
+    neurons(&net, NEURONS).await;
     let p = net.provider(0);
     let mut w = watcher(&net, None, 0, 1_000);
     let deadline = now(&p).await + 3_600;
@@ -231,9 +311,12 @@ async fn a_reorg_is_detected_and_events_are_re_emitted() {
 
     // anvil_reorg: the last two blocks (approve + postTask) are replaced by
     // empty ones, so the task vanishes.
-    let client = net.client(4).await;
+    let client = net.client(SUBMITTER).await;
     let a = client
-        .post_task(&spec(net.keys[4].address(), 1, deadline), tokens(10))
+        .post_task(
+            &spec(net.keys[SUBMITTER].address(), 1, deadline),
+            tokens(10),
+        )
         .await
         .unwrap();
     let (events, b) = drain(&mut w).await;
@@ -267,18 +350,24 @@ async fn a_reorg_is_detected_and_events_are_re_emitted() {
     // than the first.
     let snap = p.anvil_snapshot().await.unwrap();
     let fork_at = p.get_block_number().await.unwrap();
-    let client = net.client(4).await;
+    let client = net.client(SUBMITTER).await;
     let x = client
-        .post_task(&spec(net.keys[4].address(), 2, deadline), tokens(10))
+        .post_task(
+            &spec(net.keys[SUBMITTER].address(), 2, deadline),
+            tokens(10),
+        )
         .await
         .unwrap();
     let (events, _) = drain(&mut w).await;
     assert_eq!(posted(&events), [x.task_id]);
     assert!(p.anvil_revert(snap).await.unwrap());
     // Fresh providers: the old ones cache nonces of the abandoned branch.
-    let client = net.client(4).await;
+    let client = net.client(SUBMITTER).await;
     let y = client
-        .post_task(&spec(net.keys[4].address(), 3, deadline), tokens(10))
+        .post_task(
+            &spec(net.keys[SUBMITTER].address(), 3, deadline),
+            tokens(10),
+        )
         .await
         .unwrap();
     p.anvil_mine(Some(2), None).await.unwrap();
@@ -355,7 +444,7 @@ impl Proxy {
 #[tokio::test]
 async fn an_endpoint_that_goes_away_is_an_error_and_polling_resumes() {
     let Some(net) = start().await else { return };
-    three_neurons(&net).await;
+    neurons(&net, NEURONS).await;
     let target: SocketAddr = ([127, 0, 0, 1], net.anvil.port()).into();
     let mut proxy = Proxy::start(0, target).await;
     let url: alloy::transports::http::reqwest::Url =
@@ -365,11 +454,11 @@ async fn an_endpoint_that_goes_away_is_an_error_and_polling_resumes() {
     let (_, before) = drain(&mut w).await;
 
     proxy.stop().await;
-    let client = net.client(4).await;
+    let client = net.client(SUBMITTER).await;
     let t = client
         .post_task(
             &spec(
-                net.keys[4].address(),
+                net.keys[SUBMITTER].address(),
                 1,
                 now(&net.provider(0)).await + 3_600,
             ),
