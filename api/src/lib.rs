@@ -29,8 +29,8 @@ pub use content::{AddQuery, Added, ContentListing, ContentStats, FetchQuery, GcR
 pub use error::{Error, ErrorBody};
 pub use node::{ApiInfo, PeerInfo, PublishNote, Published, ReceivedNote, Status};
 pub use tasks::{
-    AttestRecord, ChainRecord, EquivocationRecord, ReputationEntry, SettlementRecord, SubmitTask, Submitted, TaskQuery,
-    TaskRecord, TaskStatus, VerdictRecord, VerifyReport,
+    AttestRecord, ChainRecord, EquivocationRecord, ReputationEntry, SettlementRecord, SubmitTask,
+    Submitted, TaskQuery, TaskRecord, TaskStatus, VerdictRecord, VerifyReport,
 };
 
 #[cfg(test)]

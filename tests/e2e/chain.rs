@@ -467,7 +467,9 @@ async fn a_task_settles_and_finalizes_by_the_fee_rule_once_through_crashes_and_r
         }
     }
     let before = net.balances().await;
-    let id = net.submit_raw(&program, b"settle me despite the outage").await;
+    let id = net
+        .submit_raw(&program, b"settle me despite the outage")
+        .await;
     // Every member stored its commitment; then the nodes lose the RPC
     // endpoint while the commit phase ends: they cannot see the chain's
     // clock pass it, so nobody reveals, and nothing is lost either.
@@ -559,6 +561,128 @@ async fn a_wrong_member_is_slashed_on_chain() {
     let mut after_wo = after.clone();
     after_wo.1 = after.1 - slashed;
     check_fee_rule(&before, &after_wo, 0, &paid, FeeRates::default());
+    net.cluster.stop().await.unwrap();
+}
+
+/// Copy-and-join (issue 11): the third member never computes; it takes the
+/// first result another member reveals and commits to it. Nothing that shows
+/// a result leaves a member before the commit phase ends on chain, so the
+/// copy comes too late: the chain refuses the commitment, the copier is not
+/// paid, and (a quorum having committed) it loses the liveness rate.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_that_copies_instead_of_computing_is_not_paid() {
+    let mut net = start(4, &[("HAL9_FAULT", "copy-ranks:2".into())], None, None).await;
+    let program = net.program().await;
+    let before = net.balances().await;
+    let id = net.submit_raw(&program, b"copy me if you can").await;
+    let committee = net
+        .chain_status_in(0, &id, &["drawn"], Duration::from_secs(120))
+        .await
+        .chain
+        .unwrap()
+        .committee;
+    let copier = net.index_of(&committee[2]);
+    let stake_before = net.stake(copier).await;
+    // Only the two who computed commit; the copier has nothing yet.
+    net.end_commits(&id, 2).await;
+    net.chain_status(0, &id, "verdict", Duration::from_secs(120))
+        .await;
+    let log = net.cluster.nodes[copier].home().path("node.log");
+    crate::harness::eventually(
+        Duration::from_secs(60),
+        "the copier's late commitment refused",
+        || {
+            let log = log.clone();
+            async move {
+                let text = std::fs::read_to_string(&log).ok()?;
+                (text.contains("copied another member's revealed result")
+                    && text.contains("commit phase closed before this node's commitment landed"))
+                .then_some(())
+            }
+        },
+    )
+    .await;
+    let c = net.chain.client(&net.chain.keys[0]).await.unwrap();
+    let task: B256 = format!("0x{id}").parse().unwrap();
+    assert_eq!(
+        c.committed(task, net.chain.operator(copier).address())
+            .await
+            .unwrap(),
+        B256::ZERO,
+        "the chain holds no commitment of the copier"
+    );
+    net.pass_challenge_window().await;
+    let rec = net
+        .chain_status(0, &id, "finalized", Duration::from_secs(60))
+        .await;
+    let s = rec.chain.unwrap().settlement.unwrap();
+    let liveness = stake_before * U256::from(50u64) / U256::from(10_000u64);
+    assert_eq!(s.slashed, liveness.to_string(), "liveness rate, once");
+    assert_eq!(net.stake(copier).await, stake_before - liveness);
+    let paid: Vec<usize> = committee[..2].iter().map(|a| net.index_of(a)).collect();
+    let mut after = net.balances().await;
+    after.1 -= liveness;
+    check_fee_rule(&before, &after, 0, &paid, FeeRates::default());
+    net.cluster.stop().await.unwrap();
+}
+
+/// Equivocation (issue 11): the third member gossips two signed results
+/// for one task. Whoever holds both proves it on chain: the member loses
+/// slashBps (half to the prover) and is not paid for the task.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_that_signs_two_results_is_slashed_by_whoever_sees_both() {
+    let mut net = start(
+        4,
+        &[("HAL9_FAULT", "equivocate-ranks:2".into())],
+        None,
+        None,
+    )
+    .await;
+    let program = net.program().await;
+    let id = net.submit_raw(&program, b"say it twice").await;
+    let committee = net
+        .chain_status_in(0, &id, &["drawn"], Duration::from_secs(120))
+        .await
+        .chain
+        .unwrap()
+        .committee;
+    let liar = net.index_of(&committee[2]);
+    let stake_before = net.stake(liar).await;
+    net.end_commits(&id, 3).await;
+    let c = net.chain.client(&net.chain.keys[0]).await.unwrap();
+    let task: B256 = format!("0x{id}").parse().unwrap();
+    crate::harness::eventually(
+        Duration::from_secs(120),
+        "an Equivocation event for the task",
+        || {
+            let c = c.clone();
+            let d = net.chain.deployment;
+            async move {
+                let logs = c
+                    .market()
+                    .provider()
+                    .get_logs(
+                        &Filter::new()
+                            .address(d.market)
+                            .topic1(task)
+                            .event_signature(ComputationMarket::Equivocation::SIGNATURE_HASH)
+                            .from_block(0),
+                    )
+                    .await
+                    .ok()?;
+                (!logs.is_empty()).then_some(())
+            }
+        },
+    )
+    .await;
+    let slashed = stake_before / U256::from(10u64);
+    assert_eq!(net.stake(liar).await, stake_before - slashed);
+    net.chain_status(0, &id, "verdict", Duration::from_secs(120))
+        .await;
+    let t = c.task(task).await.unwrap();
+    let bit = committee.iter().position(|m| *m == committee[2]).unwrap();
+    assert!(!t.majorityMask.bit(bit), "the equivocator is not paid");
+    assert!(t.equivocatedMask.bit(bit));
     net.cluster.stop().await.unwrap();
 }
 
@@ -870,7 +994,9 @@ async fn a_task_posted_on_an_abandoned_branch_is_dropped() {
     let program = net.program().await;
     let p = ProviderBuilder::new().connect_http(net.chain.url.parse().unwrap());
     let before = p.get_block_number().await.unwrap();
-    let id = net.submit_raw(&program, b"on a branch that goes away").await;
+    let id = net
+        .submit_raw(&program, b"on a branch that goes away")
+        .await;
     // Every node has read the event before the branch goes away (a node
     // that had not would just hold the gossip until it expires).
     for node in 0..3 {

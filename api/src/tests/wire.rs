@@ -449,7 +449,8 @@ const PUBLISHED_SENT: &str = r#"{"sent":"cafe"}"#;
 const PUBLISHED_QUEUED: &str = r#""queued""#;
 const SUBMIT: &str =
     r#"{"program":"bafk","input_hex":"00ff","replicas":3,"fuel":10,"nonce":null,"fee":"5"}"#;
-const SUBMITTED: &str = r#"{"id":"aa","tx":"block 7","fee":"100","committee":["0xAb"],"draw_block":9}"#;
+const SUBMITTED: &str =
+    r#"{"id":"aa","tx":"block 7","fee":"100","committee":["0xAb"],"draw_block":9}"#;
 const CHAIN: &str = r#"{"committee":["0x1"],"escalation":["0x2"],"fee":"10","status":"finalized","draw_block":5,"commit_end":6,"reveal_end":7,"committed":["0x1"],"equivocations":[],"result":"ee","attestations":[{"round":0,"signer":"0x1","result":"ee","cid":"01","signature":"ss","salts":["aa"]}],"parent":"pp","settlement":{"burned":"1","to_treasury":"2","per_member":"3","slashed":"4","overturned":true},"txs":[["submitVerdict","0xh"]],"escalation_upheld":false,"block":9}"#;
 const TASK: &str = r#"{"id":"11","spec":"22","input":"33","program":"bafk","replicas":3,"status":"awaiting_chain","committee":["p1"],"escalation_committee":["p2"],"own_output":"44","verdict":{"round":"primary","result":"55","output_cid":"bafo","attesters":["p1"],"certificate":"66","decided_at_ms":9},"nondeterministic":true,"error":"out of fuel","seen_at_ms":8,"outcomes":[["p1","agreed"]],"chain":{"committee":["0x1"],"escalation":["0x2"],"fee":"10","status":"finalized","draw_block":5,"commit_end":6,"reveal_end":7,"committed":["0x1"],"equivocations":[],"result":"ee","attestations":[{"round":0,"signer":"0x1","result":"ee","cid":"01","signature":"ss","salts":["aa"]}],"parent":"pp","settlement":{"burned":"1","to_treasury":"2","per_member":"3","slashed":"4","overturned":true},"txs":[["submitVerdict","0xh"]],"escalation_upheld":false,"block":9}}"#;
 const TASK_STATUSES: &str =

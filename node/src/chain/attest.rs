@@ -151,8 +151,7 @@ mod tests {
         let task = B256::repeat_byte(1);
         let result = B256::repeat_byte(2);
         let cid = vec![1, 0x55, 0x12, 0x20, 9, 9, 9];
-        let sig =
-            hal9_market::eip712::sign_result(key, 31337, market, task, result, &cid).unwrap();
+        let sig = hal9_market::eip712::sign_result(key, 31337, market, task, result, &cid).unwrap();
         Attestation {
             round: 0,
             task,

@@ -26,9 +26,7 @@ pub mod watch;
 
 pub use attest::{ATTEST_TOPIC, Attestation};
 pub use link::ChainLink;
-pub use outbox::{
-    Action, Outbox, OutboxEntry, OutboxMetrics, RevealCandidate, SettlementPayload,
-};
+pub use outbox::{Action, Outbox, OutboxEntry, OutboxMetrics, RevealCandidate, SettlementPayload};
 
 use alloy::primitives::{Address, B256, U256};
 use hal9_consensus::TaskId;

@@ -180,7 +180,8 @@ pub async fn openings(
         let Some(index) = members.iter().position(|m| *m == c.member) else {
             continue;
         };
-        if index >= 256 || skip.bit(index) || out.iter().any(|r: &Reveal| r.index as usize == index) {
+        if index >= 256 || skip.bit(index) || out.iter().any(|r: &Reveal| r.index as usize == index)
+        {
             continue;
         }
         let stored = link
@@ -682,7 +683,13 @@ async fn step(
 async fn apply_own_queued(link: &ChainLink) -> Result<bool, String> {
     let me = link.address();
     let n = link.client.neuron(me).await.map_err(|e| e.to_string())?;
-    if !n.queued || !link.client.in_apply_phase().await.map_err(|e| e.to_string())? {
+    if !n.queued
+        || !link
+            .client
+            .in_apply_phase()
+            .await
+            .map_err(|e| e.to_string())?
+    {
         return Ok(false);
     }
     let _guard = link.send_lock.lock().await;

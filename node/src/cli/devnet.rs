@@ -87,8 +87,9 @@ impl DevnetArgs {
                         chain.operator(i).address()
                     );
                 }
-                let ops: Vec<Address> =
-                    (0..nodes.len()).map(|i| chain.operator(i).address()).collect();
+                let ops: Vec<Address> = (0..nodes.len())
+                    .map(|i| chain.operator(i).address())
+                    .collect();
                 chain.apply_queued(&ops).await?;
                 println!("  sortition trees updated in the apply phase: all neurons can be drawn");
             }
@@ -283,7 +284,8 @@ async fn demo_chain(cluster: &Cluster, chain: &DevChain) -> eyre::Result<()> {
     );
     println!(
         "the committee is drawn on chain from the hash of block {} (protocol v1.1: nobody knew it when the task was posted)",
-        sub.draw_block.map_or_else(|| "?".to_string(), |b| b.to_string())
+        sub.draw_block
+            .map_or_else(|| "?".to_string(), |b| b.to_string())
     );
     let task_id: alloy::primitives::B256 = format!("0x{}", sub.id).parse()?;
     let committed = {

@@ -96,11 +96,7 @@ impl NeuronCommand {
                 let peer = PeerId::from_bytes(&n.peerId).ok();
                 let d = *m.deployment();
                 let bound = crate::chain::binding::verify(
-                    d.chain_id,
-                    d.registry,
-                    addr,
-                    &n.peerId,
-                    &n.peerSig,
+                    d.chain_id, d.registry, addr, &n.peerId, &n.peerSig,
                 );
                 let local = if ctx.home.path(KEY_FILE).exists() {
                     ctx.home.load_key().ok().map(|k| PeerId::from(k.public()))
@@ -142,7 +138,9 @@ impl NeuronCommand {
                         println!("peer id:         {peer_s}{mine}");
                         match &bound {
                             Ok(_) => println!("peer binding:    signed by the PeerId's key"),
-                            Err(e) => println!("peer binding:    INVALID ({e}): nodes ignore this neuron"),
+                            Err(e) => {
+                                println!("peer binding:    INVALID ({e}): nodes ignore this neuron")
+                            }
                         }
                         println!("capabilities:    {:#x}", n.capabilities);
                         println!("stake:           {}", hal9(n.stake));

@@ -187,7 +187,8 @@ impl TaskCommand {
                     println!(
                         "posted on chain: fee {} HAL9 escrowed; the committee is drawn from the hash of block {}",
                         hal9_market::units::format_tokens(fee),
-                        sub.draw_block.map_or_else(|| "?".to_string(), |b| b.to_string())
+                        sub.draw_block
+                            .map_or_else(|| "?".to_string(), |b| b.to_string())
                     );
                 }
                 let rec = client.task(&sub.id, Some(120_000)).await?;

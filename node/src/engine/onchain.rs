@@ -25,8 +25,8 @@ use super::{
     spec::{TaskMessage, TaskSpec},
 };
 use crate::chain::{
-    ATTEST_TOPIC, Action, Attestation, ChainInput, ChainLink, Outbox, OutboxEntry,
-    RevealCandidate, SettlementPayload, challenge_instance,
+    ATTEST_TOPIC, Action, Attestation, ChainInput, ChainLink, Outbox, OutboxEntry, RevealCandidate,
+    SettlementPayload, challenge_instance,
 };
 
 /// Most gossiped tasks held while waiting for their `TaskPosted` event; the
@@ -731,7 +731,10 @@ impl Engine {
             ))
             .await;
         }
-        let challenge = self.chain.as_ref().is_some_and(|c| c.link.cfg.challenge);
+        // (A member that fault injection makes lie knows it and does not
+        // pay a bond to dispute the truth.)
+        let challenge =
+            self.chain.as_ref().is_some_and(|c| c.link.cfg.challenge) && !self.wrong_for(&task);
         if member && challenge && own.is_some_and(|o| o != result) {
             warn!(target: "hal9::engine", task = %hex::encode(task.0), "the settled verdict contradicts this node's own execution; challenging");
             self.enqueue(OutboxEntry::new(
