@@ -95,6 +95,10 @@ async fn start(
             .await
             .unwrap();
     }
+    // Registrations in a draw phase only queue the tree writes: apply them
+    // now, so every node can be drawn from the first task on.
+    let ops: Vec<Address> = (0..n).map(|i| chain.operator(i).address()).collect();
+    chain.apply_queued(&ops).await.unwrap();
     let cluster = Cluster::launch(nodes).await.unwrap();
     cluster
         .wait_full_mesh(Duration::from_secs(60))
@@ -144,11 +148,11 @@ impl Net {
         committee
     }
 
-    /// Waits (at most 60 s) until node 0 counts `n` commitments for `id`,
+    /// Waits (at most 150 s) until node 0 counts `n` commitments for `id`,
     /// then moves the chain's clock past the current commit phase.
     async fn end_commits(&self, id: &str, n: usize) {
         let client = self.client(0);
-        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        let deadline = std::time::Instant::now() + Duration::from_secs(150);
         while std::time::Instant::now() < deadline {
             let done = client
                 .task(id, None)
@@ -711,11 +715,16 @@ async fn a_colluding_majority_is_challenged_and_reversed() {
     // task expires unchallenged. The third, honest, holds their signed
     // attestations, relays the verdict itself and challenges it; the
     // escalation committee of 2r+1 = 7 fresh neurons needs 10 neurons.
+    // Ten debug-build nodes on two cores compile the program slowly (up to
+    // ~40 s): a commit phase of 150 s leaves the members time to commit.
+    let chain = DevChain::start_with(10, |c| c.market.commitPeriod = 150)
+        .await
+        .expect("dev chain");
     let mut net = start(
         10,
         &[("HAL9_FAULT", "wrong-ranks-silent:0,1".into())],
         None,
-        None,
+        Some(chain),
     )
     .await;
     let program = net.program().await;
@@ -1176,7 +1185,12 @@ async fn failing_calls_proxy(
 /// retries, the garbage member is absent, the two others decide it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_garbage_peer_id_and_failing_lookups_lose_no_task() {
-    let chain = DevChain::start(3).await.expect("dev chain");
+    // The lookups fail for about a minute: a commit phase of 5 minutes
+    // outlasts the outage (one longer than the commit phase costs the
+    // round, and the task is refunded at its deadline).
+    let chain = DevChain::start_with(3, |c| c.market.commitPeriod = 300)
+        .await
+        .expect("dev chain");
     // Operator 2 runs no node and registers garbage as its PeerId.
     let rogue = chain.client(chain.operator(2)).await.unwrap();
     rogue
@@ -1204,7 +1218,7 @@ async fn a_garbage_peer_id_and_failing_lookups_lose_no_task() {
     let rogue_addr = net.chain.operator(2).address().to_checksum(None);
     // Every node's lookup fails for a while.
     crate::harness::eventually(
-        Duration::from_secs(30),
+        Duration::from_secs(120),
         "failed lookups on both nodes",
         || async {
             let mut all = true;
@@ -1219,8 +1233,15 @@ async fn a_garbage_peer_id_and_failing_lookups_lose_no_task() {
     tokio::time::sleep(Duration::from_secs(3)).await;
     failing.store(false, Ordering::SeqCst);
     eprintln!("{} registry calls failed", failed.load(Ordering::SeqCst));
-    let committee = net.drive(&id).await;
+    let committee = net
+        .chain_status_in(0, &id, &["drawn"], Duration::from_secs(120))
+        .await
+        .chain
+        .unwrap()
+        .committee;
     assert!(committee.contains(&rogue_addr), "{committee:?}");
+    // The two nodes commit; the rogue, absent, cannot.
+    net.end_commits(&id, 2).await;
     for node in 0..2 {
         let rec = net
             .chain_status(node, &id, "verdict", Duration::from_secs(120))
