@@ -3,13 +3,12 @@ pragma solidity ^0.8.24;
 
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
-import {ERC20Burnable} from "@openzeppelin/contracts/token/ERC20/extensions/ERC20Burnable.sol";
 import {Ownable} from "@openzeppelin/contracts/access/Ownable.sol";
 import {ReentrancyGuard} from "@openzeppelin/contracts/utils/ReentrancyGuard.sol";
 import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
-import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
 import {TaskSpec, Reveal, Dissent} from "./Hal9Types.sol";
 import {NeuronRegistry} from "./NeuronRegistry.sol";
+import {MarketSettlement, quorumOf, popcount, splitFee, memberBit} from "./MarketSettlement.sol";
 
 /// @title ComputationMarket (protocol v1.1)
 /// @notice Escrows task fees and runs the v1.1 task flow (docs/protocol-v1.1.md):
@@ -180,6 +179,9 @@ contract ComputationMarket is EIP712, Ownable, ReentrancyGuard {
     NeuronRegistry public immutable registry;
     /// Receives the treasury share, dust and slashed stake (the timelock).
     address public immutable treasury;
+    /// Runs the finalize path by DELEGATECALL (created by the constructor;
+    /// a separate contract so that the market fits EIP-170).
+    MarketSettlement private immutable settlement;
 
     /// Current parameters (read them with getParams).
     Params internal params;
@@ -238,6 +240,13 @@ contract ComputationMarket is EIP712, Ownable, ReentrancyGuard {
     error NotEquivocation();
     error Infeasible(uint256 needed, uint256 available);
     error TooManyCapabilities(uint256 max, uint256 found);
+    /// ECDSA's errors: proveEquivocation (run in MarketSettlement) reverts
+    /// with them on a malformed signature.
+    error ECDSAInvalidSignature();
+    /// See ECDSAInvalidSignature.
+    error ECDSAInvalidSignatureLength(uint256 length);
+    /// See ECDSAInvalidSignature.
+    error ECDSAInvalidSignatureS(bytes32 s);
 
     /// @param owner_ the governance timelock.
     /// @param treasury_ receives the treasury share (the timelock).
@@ -248,6 +257,18 @@ contract ComputationMarket is EIP712, Ownable, ReentrancyGuard {
         token = token_;
         registry = registry_;
         treasury = treasury_;
+        uint256 paramsSlot;
+        uint256 escrowedSlot;
+        uint256 tasksSlot;
+        uint256 livenessSlot;
+        assembly ("memory-safe") {
+            paramsSlot := params.slot
+            escrowedSlot := escrowed.slot
+            tasksSlot := tasks.slot
+            livenessSlot := livenessCount.slot
+        }
+        settlement =
+            new MarketSettlement(token_, registry_, treasury_, paramsSlot, escrowedSlot, tasksSlot, livenessSlot);
         _setParams(p, false);
     }
 
@@ -260,7 +281,7 @@ contract ComputationMarket is EIP712, Ownable, ReentrancyGuard {
 
     /// @notice Quorum for a committee of r: ceil(2r/3).
     function quorum(uint256 r) public pure returns (uint256) {
-        return (2 * r + 2) / 3;
+        return quorumOf(r);
     }
 
     /// @notice The commitment a member stores with commitMany.
@@ -323,7 +344,7 @@ contract ComputationMarket is EIP712, Ownable, ReentrancyGuard {
         view
         returns (uint256 burned, uint256 toTreasury, uint256 each)
     {
-        return _split(fee, majority, params.burnBps, params.treasuryBps);
+        return splitFee(fee, majority, params.burnBps, params.treasuryBps);
     }
 
     // ------------------------------------------------------------------ client
@@ -437,7 +458,7 @@ contract ComputationMarket is EIP712, Ownable, ReentrancyGuard {
             bool esc = t.status == Status.Escalating;
             if (!esc && t.status != Status.Drawn) revert WrongStatus(id, Status.Drawn, t.status);
             if (block.timestamp > t.commitEnd) revert WindowClosed(t.commitEnd, uint64(block.timestamp));
-            uint256 bit = _memberBit(esc ? t.escalation : t.committee, msg.sender);
+            uint256 bit = memberBit(esc ? t.escalation : t.committee, msg.sender);
             if (bit == 0) revert NotCommitteeMember(msg.sender);
             if (commits[id][msg.sender] != bytes32(0) || commitments[i] == bytes32(0)) revert DuplicateMember(bit);
             commits[id][msg.sender] = commitments[i];
@@ -491,38 +512,8 @@ contract ComputationMarket is EIP712, Ownable, ReentrancyGuard {
     /// prover); the member is paid nothing for the task. Until finalize.
     /// Each Dissent is one signed Result (resultHash, outputCid, signature).
     function proveEquivocation(bytes32 id, Dissent calldata x, Dissent calldata y) external nonReentrant {
-        Task storage t = tasks[id];
-        Status s = t.status;
-        if (s == Status.None || s == Status.Requested || s == Status.Finalized || s == Status.Refunded) {
-            revert WrongStatus(id, Status.Drawn, s);
-        }
-        if (x.resultHash == y.resultHash && keccak256(x.outputCid) == keccak256(y.outputCid)) {
-            revert NotEquivocation();
-        }
-        address a = ECDSA.recover(resultDigest(id, x.resultHash, x.outputCid), x.signature);
-        if (a != ECDSA.recover(resultDigest(id, y.resultHash, y.outputCid), y.signature)) revert NotEquivocation();
-        uint256 bit = _memberBit(t.committee, a);
-        bool esc;
-        if (bit == 0) {
-            bit = _memberBit(t.escalation, a);
-            esc = true;
-        }
-        if (bit == 0) revert NotCommitteeMember(a);
-        if ((esc ? t.escEquivocatedMask : t.equivocatedMask) & bit != 0) revert NotEquivocation();
-        if (esc) {
-            t.escEquivocatedMask |= bit;
-            t.escalationMask &= ~bit;
-            t.escMinorityMask &= ~bit;
-        } else {
-            t.equivocatedMask |= bit;
-            t.majorityMask &= ~bit;
-            t.minorityMask &= ~bit;
-        }
-        uint256 slashed = registry.slash(a, t.rates.slashBps, address(this));
-        uint256 reward = slashed / 2;
-        if (reward != 0) token.safeTransfer(msg.sender, reward);
-        if (slashed > reward) token.safeTransfer(treasury, slashed - reward);
-        emit Equivocation(id, a, msg.sender, slashed);
+        (id, x, y); // forwarded as msg.data
+        _delegate();
     }
 
     // --------------------------------------------------------------- challenge
@@ -530,22 +521,8 @@ contract ComputationMarket is EIP712, Ownable, ReentrancyGuard {
     /// @notice Disputes a verdict during its challenge window, posting a bond;
     /// the escalation committee (2r+1 fresh neurons) is drawn later by draw(id).
     function challenge(bytes32 id) external nonReentrant {
-        Task storage t = tasks[id];
-        if (t.status != Status.Verdict) revert WrongStatus(id, Status.Verdict, t.status);
-        if (block.timestamp > t.challengeEnd) revert WindowClosed(t.challengeEnd, uint64(block.timestamp));
-        if (!registry.isStaked(msg.sender)) revert NotStaked(msg.sender);
-        Params memory p = params;
-        uint256 bond = t.fee * p.challengeBondBps / BPS;
-        if (bond < p.minChallengeBond) bond = p.minChallengeBond;
-        t.status = Status.Challenged;
-        t.challenger = msg.sender;
-        t.bond = bond;
-        t.escalationEnd =
-            uint64(block.timestamp) + p.escalationPeriod + 2 * (t.rates.commitPeriod + t.rates.revealPeriod);
-        t.drawBlock = uint64(registry.targetBlock(block.number + t.rates.drawDelay));
-        escrowed += bond;
-        token.safeTransferFrom(msg.sender, address(this), bond);
-        emit Challenged(id, msg.sender, bond, t.drawBlock);
+        id; // forwarded as msg.data
+        _delegate();
     }
 
     /// @notice Records the escalation verdict: reveals opening a quorum of the
@@ -567,7 +544,7 @@ contract ComputationMarket is EIP712, Ownable, ReentrancyGuard {
         if (err.length != 0) _revertWith(err);
         maj &= ~t.escEquivocatedMask;
         uint256 need = quorum(t.escalation.length);
-        if (_popcount(maj) < need) revert NoQuorum(need, _popcount(maj));
+        if (popcount(maj) < need) revert NoQuorum(need, popcount(maj));
         t.escalationResult = resultHash;
         t.escalationMask = maj;
         t.escMinorityMask = min & ~t.escEquivocatedMask;
@@ -645,7 +622,7 @@ contract ComputationMarket is EIP712, Ownable, ReentrancyGuard {
         maj &= ~t.equivocatedMask;
         min &= ~t.equivocatedMask;
         uint256 need = quorum(t.committee.length);
-        uint256 found = _popcount(maj);
+        uint256 found = popcount(maj);
         if (found < need) return abi.encodeWithSelector(NoQuorum.selector, need, found);
         t.status = Status.Verdict;
         t.resultHash = resultHash;
@@ -687,237 +664,34 @@ contract ComputationMarket is EIP712, Ownable, ReentrancyGuard {
         return c != bytes32(0) && c == commitmentOf(id, r.resultHash, r.outputCidHash, r.salt, m);
     }
 
-    /// Finalizes one task if it is finalizable now; returns whether it was.
-    function _finalize(bytes32 id) private returns (bool) {
-        Task storage t = tasks[id];
-        Status s = t.status;
-        if ((s == Status.Requested || s == Status.Drawn) && block.timestamp > t.deadline) {
-            t.status = Status.Refunded;
-            escrowed -= t.fee;
-            _refund(id, t);
-            _release(t.committee, t.reserve);
-            return true;
-        }
-        if (s == Status.Verdict && block.timestamp > t.challengeEnd) {
-            t.status = Status.Finalized;
-            escrowed -= t.fee;
-            _settle(id, t);
-            _release(t.committee, t.reserve);
-            return true;
-        }
-        if (
-            (s == Status.Challenged && block.timestamp > t.escalationEnd)
-                || (s == Status.Escalating && (t.escalationMask != 0 || block.timestamp > t.escalationEnd))
-        ) {
-            if (s == Status.Escalating && t.escalationMask != 0 && block.timestamp <= t.revealEnd) {
-                return false;
-            }
-            t.status = Status.Finalized;
-            escrowed -= t.fee + t.bond;
-            _resolveChallenge(id, t);
-            _release(t.committee, t.reserve);
-            _release(t.escalation, t.reserve);
-            return true;
-        }
-        return false;
-    }
-
-    /// Refund of a task without verdict. When a quorum committed (the
-    /// committee worked), servedBps of the fee goes to the committers (P8);
-    /// otherwise abandonBps goes to the treasury (abandoning costs).
-    function _refund(bytes32 id, Task storage t) private {
-        uint256 fee = t.fee;
-        uint256 c = _popcount(t.committedMask & ~t.equivocatedMask);
-        uint256 kept;
-        if (t.committee.length != 0 && c >= quorum(t.committee.length)) {
-            kept = fee * t.rates.servedBps / BPS;
-            uint256 each = kept / c;
-            uint256 paid;
-            for (uint256 i = 0; i < t.committee.length && each != 0; i++) {
-                if ((t.committedMask & ~t.equivocatedMask) & (uint256(1) << i) != 0) {
-                    token.safeTransfer(t.committee[i], each);
-                    paid += each;
-                }
-            }
-            if (kept > paid) token.safeTransfer(treasury, kept - paid);
-        } else {
-            kept = fee * t.rates.abandonBps / BPS;
-            if (kept != 0) token.safeTransfer(treasury, kept);
-        }
-        token.safeTransfer(t.submitter, fee - kept);
-        emit Refunded(id, t.submitter, fee - kept);
-    }
-
-    function _resolveChallenge(bytes32 id, Task storage t) private {
-        address challenger = t.challenger;
-        uint256 bond = t.bond;
-        if (t.escalationMask == 0) {
-            // P6: no escalation quorum never confirms the verdict. The task
-            // fails: full refund to the submitter, bond back to the challenger;
-            // the original committee is neither paid nor slashed; silent and
-            // withholding escalation members pay (the verdict proves the input
-            // was available).
-            if (t.escalation.length != 0) _punishEscalation(t);
-            token.safeTransfer(t.submitter, t.fee);
-            token.safeTransfer(challenger, bond);
-            emit Refunded(id, t.submitter, t.fee);
-            emit ChallengeSettled(id, challenger, false, bond);
-            return;
-        }
-        _punishEscalation(t);
-        if (t.escalationResult == t.resultHash) {
-            // The challenger was wrong: its bond pays the escalation majority.
-            _settle(id, t);
-            _payMask(t.escalation, t.escalationMask, bond);
-            emit ChallengeSettled(id, challenger, false, 0);
-        } else {
-            _challengerWins(id, t);
-        }
-    }
-
-    /// The challenger was right: the original majority is slashed, the
-    /// challenger gets its bond plus challengerRewardBps of the slash, the
-    /// escalation majority is paid the fee.
-    function _challengerWins(bytes32 id, Task storage t) private {
-        uint256 slashed;
-        for (uint256 i = 0; i < t.committee.length; i++) {
-            if (t.majorityMask & (uint256(1) << i) != 0) {
-                slashed += registry.slash(t.committee[i], t.rates.slashBps, address(this));
-            }
-        }
-        uint256 reward = slashed * t.rates.challengerRewardBps / BPS;
-        if (slashed > reward) token.safeTransfer(treasury, slashed - reward);
-        token.safeTransfer(t.challenger, t.bond + reward);
-        t.resultHash = t.escalationResult;
-        (uint256 burned, uint256 toTreasury, uint256 each) =
-            _split(t.fee, _popcount(t.escalationMask), t.rates.burnBps, t.rates.treasuryBps);
-        if (burned != 0) ERC20Burnable(address(token)).burn(burned);
-        if (toTreasury != 0) token.safeTransfer(treasury, toTreasury);
-        for (uint256 i = 0; i < t.escalation.length && each != 0; i++) {
-            if (t.escalationMask & (uint256(1) << i) != 0) token.safeTransfer(t.escalation[i], each);
-        }
-        emit Finalized(id, t.resultHash, burned, toTreasury, each, slashed);
-        emit ChallengeSettled(id, t.challenger, true, t.bond + reward);
-    }
-
-    /// Slashes escalation members that committed and did not open to the
-    /// escalation verdict (slashBps) and those that never committed (liveness).
-    function _punishEscalation(Task storage t) private {
-        uint256 n = t.escalation.length;
-        for (uint256 i = 0; i < n; i++) {
-            uint256 bit = uint256(1) << i;
-            if ((t.escalationMask | t.escEquivocatedMask) & bit != 0) continue;
-            address m = t.escalation[i];
-            if (t.escCommittedMask & bit != 0) registry.slash(m, t.rates.slashBps, treasury);
-            else _livenessSlash(m, t.rates.livenessSlashBps);
-        }
-    }
-
-    /// Splits `amount` equally over `members` in `mask`; dust to the treasury.
-    function _payMask(address[] storage members, uint256 mask, uint256 amount) private {
-        uint256 c = _popcount(mask);
-        uint256 each = c == 0 ? 0 : amount / c;
-        uint256 paid;
-        for (uint256 i = 0; i < members.length && each != 0; i++) {
-            if (mask & (uint256(1) << i) != 0) {
-                token.safeTransfer(members[i], each);
-                paid += each;
-            }
-        }
-        if (amount > paid) token.safeTransfer(treasury, amount - paid);
-    }
-
-    /// Pays the fee to `mask` and slashes the rest of the committee: openers
-    /// of another result and committers that never opened slashBps (P5: a
-    /// loser cannot escape by withholding); members that never committed
-    /// livenessSlashBps, only when a quorum committed (P7) and within the
-    /// per-day cap; equivocators were slashed already and get nothing.
-    function _settle(bytes32 id, Task storage t) private {
-        address[] storage members = t.committee;
-        uint256 mask = t.majorityMask;
-        (uint256 burned, uint256 toTreasury, uint256 each) =
-            _split(t.fee, _popcount(mask), t.rates.burnBps, t.rates.treasuryBps);
-        if (burned != 0) ERC20Burnable(address(token)).burn(burned);
-        if (toTreasury != 0) token.safeTransfer(treasury, toTreasury);
-        uint256 slashed = _punishCommittee(t, members, mask, each);
-        emit Finalized(id, t.resultHash, burned, toTreasury, each, slashed);
-    }
-
-    function _punishCommittee(Task storage t, address[] storage members, uint256 mask, uint256 each)
-        private
-        returns (uint256 slashed)
-    {
-        uint256 comm = t.committedMask;
-        bool available = _popcount(comm) >= quorum(members.length);
-        for (uint256 i = 0; i < members.length; i++) {
-            uint256 bit = uint256(1) << i;
-            if (t.equivocatedMask & bit != 0) continue;
-            if (mask & bit != 0) {
-                if (each != 0) token.safeTransfer(members[i], each);
-            } else if (comm & bit != 0) {
-                slashed += registry.slash(members[i], t.rates.slashBps, treasury);
-            } else if (available) {
-                slashed += _livenessSlash(members[i], t.rates.livenessSlashBps);
-            }
-        }
-    }
-
-    /// Liveness slash within maxLivenessPerDay per neuron.
-    function _livenessSlash(address m, uint256 bps) private returns (uint256) {
-        if (bps == 0) return 0;
-        uint256 day = block.timestamp / 1 days;
-        uint256 v = livenessCount[m];
-        uint256 count = v >> 128 == day ? uint128(v) : 0;
-        if (count >= params.maxLivenessPerDay) return 0;
-        livenessCount[m] = (day << 128) | (count + 1);
-        return registry.slash(m, bps, treasury);
-    }
-
-    function _split(uint256 fee, uint256 majority, uint256 burnBps, uint256 treasuryBps)
-        private
-        pure
-        returns (uint256 burned, uint256 toTreasury, uint256 each)
-    {
-        burned = fee * burnBps / BPS;
-        toTreasury = fee * treasuryBps / BPS;
-        uint256 rest = fee - burned - toTreasury;
-        each = majority == 0 ? 0 : rest / majority;
-        toTreasury += rest - each * majority;
-    }
-
     function _assign(address[] memory members, uint256 reserve) private {
         for (uint256 i = 0; i < members.length; i++) {
             registry.noteAssigned(members[i], reserve);
         }
     }
 
-    function _release(address[] storage members, uint256 reserve) private {
-        uint256 n = members.length;
-        for (uint256 i = 0; i < n; i++) {
-            registry.noteReleased(members[i], reserve);
-        }
+    /// Finalizes one task if it is finalizable now (MarketSettlement, run on
+    /// this contract's storage); returns whether it was. Reverts bubble up.
+    function _finalize(bytes32 id) private returns (bool) {
+        return abi.decode(_delegateCall(abi.encodeCall(MarketSettlement.finalize, (id))), (bool));
+    }
+
+    /// Runs this call (same selector and arguments) in MarketSettlement.
+    function _delegate() private {
+        _delegateCall(msg.data);
+    }
+
+    /// DELEGATECALLs MarketSettlement with `data`; bubbles its revert.
+    function _delegateCall(bytes memory data) private returns (bytes memory ret) {
+        bool ok;
+        (ok, ret) = address(settlement).delegatecall(data);
+        if (!ok) _revertWith(ret);
     }
 
     /// Reverts with already ABI-encoded error data.
     function _revertWith(bytes memory err) private pure {
         assembly ("memory-safe") {
             revert(add(err, 0x20), mload(err))
-        }
-    }
-
-    /// The bit of `who` in `members`, or 0 when it is not a member.
-    function _memberBit(address[] storage members, address who) private view returns (uint256) {
-        uint256 n = members.length;
-        for (uint256 i = 0; i < n; i++) {
-            if (members[i] == who) return uint256(1) << i;
-        }
-        return 0;
-    }
-
-    function _popcount(uint256 x) private pure returns (uint256 c) {
-        while (x != 0) {
-            x &= x - 1;
-            c++;
         }
     }
 

@@ -107,10 +107,6 @@ async fn main() -> Result<(), BoxError> {
     let anvil_bin = anvil_path().ok_or("anvil not found (set HAL9_ANVIL or put it on PATH)")?;
     let anvil = Anvil::at(anvil_bin)
         .args(["--accounts", "14", "--gas-limit", "30000000"])
-        .args([
-            "--code-size-limit",
-            &hal9_market::deploy::DEV_CODE_SIZE_LIMIT.to_string(),
-        ])
         .try_spawn()?;
     let keys: Vec<PrivateKeySigner> = anvil
         .keys()

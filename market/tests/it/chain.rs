@@ -62,10 +62,6 @@ pub(crate) async fn start_with(accounts: usize) -> Option<Net> {
     let path = anvil_or_skip("hal9-market chain tests")?;
     let anvil = Anvil::at(path)
         .args(["--accounts", &accounts.to_string()])
-        .args([
-            "--code-size-limit",
-            &hal9_market::deploy::DEV_CODE_SIZE_LIMIT.to_string(),
-        ])
         .try_spawn()
         .expect("anvil starts");
     let keys: Vec<PrivateKeySigner> = anvil
@@ -267,6 +263,39 @@ pub(crate) async fn post_and_draw(net: &Net, nonce: u64, fee: U256) -> (PostedTa
     let posted = client.post_task(&s, fee).await.expect("post");
     let drawn = mine_and_draw(&client, &p, posted.task_id, posted.draw_block, false).await;
     (posted, drawn)
+}
+
+/// A stock anvil (EIP-170 enforced) takes the whole deployment, and every
+/// contract's runtime code, the market's and the settlement module it
+/// created included, is below the 24,576-byte limit.
+#[tokio::test]
+async fn every_deployed_contract_fits_eip170() {
+    let Some(net) = start().await else { return };
+    let p = net.provider(0);
+    let d = net.d;
+    // The market's first creation (contract nonces start at 1).
+    let settlement = d.market.create(1);
+    for (name, at) in [
+        ("token", d.token),
+        ("registry", d.registry),
+        ("rewards", d.rewards),
+        ("market", d.market),
+        ("settlement", settlement),
+        ("governor", d.governor),
+        ("timelock", d.timelock),
+    ] {
+        let code = p.get_code_at(at).await.expect("eth_getCode");
+        assert!(
+            !code.is_empty(),
+            "{name} at {at}: expected code, found none"
+        );
+        assert!(
+            code.len() < hal9_market::deploy::EIP170_CODE_SIZE_LIMIT,
+            "{name}: expected runtime code below {} bytes, found {}",
+            hal9_market::deploy::EIP170_CODE_SIZE_LIMIT,
+            code.len()
+        );
+    }
 }
 
 #[tokio::test]

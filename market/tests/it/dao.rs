@@ -50,10 +50,6 @@ async fn devnet(test: &str) -> Option<Dev> {
     let path = anvil_or_skip(test)?;
     let anvil = Anvil::at(path)
         .args(["--accounts", "5"])
-        .args([
-            "--code-size-limit",
-            &hal9_market::deploy::DEV_CODE_SIZE_LIMIT.to_string(),
-        ])
         .try_spawn()
         .expect("anvil starts");
     let keys: Vec<PrivateKeySigner> = anvil

@@ -1,5 +1,5 @@
 //! Integration tests of hal9-market against a real anvil on 127.0.0.1 (random
-//! port; started with `--code-size-limit`, the v1.1 market exceeds EIP-170):
+//! port; stock settings, so EIP-170 is enforced):
 //! deploy from the committed bytecode, register neurons with ed25519 peer
 //! bindings, apply their tree writes, post a task, draw its committee,
 //! commit and reveal with the members' keys, submit the verdict, pass the
