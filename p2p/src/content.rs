@@ -181,7 +181,15 @@ impl Content {
         data: impl Into<Bytes>,
         retention: Retention,
     ) -> Result<Cid, ContentError> {
-        let data: Bytes = data.into();
+        self.add_with(data.into(), retention, true).await
+    }
+
+    async fn add_with(
+        &self,
+        data: Bytes,
+        retention: Retention,
+        announce: bool,
+    ) -> Result<Cid, ContentError> {
         let len = data.len();
         let cid = {
             let _g = self.gc_lock.read().await;
@@ -195,8 +203,10 @@ impl Content {
                         .await?;
                 }
             }
-            let blocks = self.local_dag(&cid).await?;
-            self.announce(cid, blocks).await?;
+            if announce {
+                let blocks = self.local_dag(&cid).await?;
+                self.announce(cid, blocks).await?;
+            }
             cid
         };
         self.metrics.added_bytes.inc_by(len as u64);
@@ -244,6 +254,34 @@ impl Content {
     pub async fn add_result(&self, data: impl Into<Bytes>) -> Result<Cid, ContentError> {
         let keep = Duration::from_secs(self.cfg.result_retention_secs);
         self.add(data, Retention::PinnedFor(keep)).await
+    }
+
+    /// Like [`Content::add_result`], but announced to nobody: the blocks are
+    /// stored and pinned, and no provider record goes to the DHT (whose
+    /// closest peers would learn the CID) until [`Content::publish`]. A
+    /// committee member keeps its output this way until the commit phase
+    /// ended: a CID is as good as the result to whoever fetches it.
+    pub async fn add_sealed_result(&self, data: impl Into<Bytes>) -> Result<Cid, ContentError> {
+        let keep = Duration::from_secs(self.cfg.result_retention_secs);
+        self.add_with(data.into(), Retention::PinnedFor(keep), false)
+            .await
+    }
+
+    /// Announces a locally stored object (bitswap and the DHT): the other
+    /// half of [`Content::add_sealed_result`].
+    pub async fn publish(&self, cid: &Cid) -> Result<(), ContentError> {
+        let blocks = self.local_dag(cid).await?;
+        self.announce(*cid, blocks).await
+    }
+
+    /// Whether `cid` is provided on the DHT by this node.
+    pub async fn is_provided(&self, cid: &Cid) -> Result<bool, ContentError> {
+        let (tx, rx) = oneshot::channel();
+        self.tx
+            .send(Command::IsProvided { root: *cid, reply: tx })
+            .await
+            .map_err(|_| ContentError::Stopped)?;
+        rx.await.map_err(|_| ContentError::Stopped)
     }
 
     /// Tells bitswap about new local blocks and provides the root on the DHT.

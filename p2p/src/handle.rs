@@ -91,6 +91,11 @@ pub(crate) enum Command {
     Unprovide {
         root: Cid,
     },
+    /// Whether this node provides a root.
+    IsProvided {
+        root: Cid,
+        reply: oneshot::Sender<bool>,
+    },
 }
 
 /// A cloneable handle to the network task. Every method waits for the

@@ -373,6 +373,9 @@ impl Network {
                 self.swarm.behaviour_mut().bitswap.notify_new_blocks(blocks);
                 self.start_providing(root);
             }
+            Command::IsProvided { root, reply } => {
+                let _ = reply.send(self.provided.contains(&root));
+            }
             Command::Unprovide { root } => {
                 let key = kad::RecordKey::new(&root.hash().to_bytes());
                 self.swarm.behaviour_mut().kad.stop_providing(&key);

@@ -355,3 +355,29 @@ async fn objects_over_the_size_limit_are_refused() {
     let stats = b.content.stats().await.unwrap();
     assert_eq!(stats.blocks, 1, "{stats:?}");
 }
+
+/// A sealed result (a committee member's output before the commit phase
+/// ended) is stored but not announced: a node that is not connected to the
+/// member cannot find it through the DHT until it is published.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sealed_result_is_found_only_once_published() {
+    let a = node().await;
+    let b = node().await;
+    let c = node().await;
+    connect(&a, &b).await;
+    connect(&c, &b).await;
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let data = random(1000);
+    let cid = a.content.add_sealed_result(data.clone()).await.unwrap();
+    assert!(!a.content.is_provided(&cid).await.unwrap());
+    // Stored locally and pinned.
+    assert_eq!(a.content.get(&cid, Duration::from_secs(1)).await.unwrap(), data);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let hidden = c.content.get(&cid, Duration::from_secs(3)).await;
+    assert!(hidden.is_err(), "found before it was published");
+    a.content.publish(&cid).await.unwrap();
+    assert!(a.content.is_provided(&cid).await.unwrap());
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let got = c.content.get(&cid, Duration::from_secs(30)).await.unwrap();
+    assert_eq!(got, data);
+}

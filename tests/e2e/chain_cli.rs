@@ -72,10 +72,6 @@ async fn chain_commands_stake_and_govern_on_anvil() {
     };
     let anvil = Anvil::at(anvil_bin)
         .args(["--accounts", "5"])
-        .args([
-            "--code-size-limit",
-            &hal9_market::deploy::DEV_CODE_SIZE_LIMIT.to_string(),
-        ])
         .try_spawn()
         .expect("anvil starts");
     let keys: Vec<PrivateKeySigner> = anvil

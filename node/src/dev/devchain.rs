@@ -102,10 +102,6 @@ impl DevChain {
         })?;
         let anvil = Anvil::at(path)
             .args(["--accounts", &(operators + 1 + STANDBY).to_string()])
-            .args([
-                "--code-size-limit",
-                &hal9_market::deploy::DEV_CODE_SIZE_LIMIT.to_string(),
-            ])
             .try_spawn()
             .wrap_err("cannot start anvil")?;
         let keys: Vec<PrivateKeySigner> = anvil

@@ -14,6 +14,12 @@ pub trait ContentSource: Send + Sync + 'static {
     /// Adds an output of this node's own task: stored, provided to the
     /// network, pinned for the result retention period.
     fn add_result(&self, data: Bytes) -> BoxFuture<'static, Result<RawCid, String>>;
+    /// Adds an output like [`ContentSource::add_result`] without telling the
+    /// network (chain mode: a member's output stays unannounced until the
+    /// commit phase ended on chain, see [`ContentSource::publish`]).
+    fn add_sealed_result(&self, data: Bytes) -> BoxFuture<'static, Result<RawCid, String>>;
+    /// Announces an object added sealed.
+    fn publish(&self, cid: RawCid) -> BoxFuture<'static, Result<(), String>>;
 }
 
 fn to_ipfs(cid: &RawCid) -> Result<hal9_p2p::Cid, String> {
@@ -39,6 +45,25 @@ impl ContentSource for hal9_p2p::Content {
         Box::pin(async move {
             let cid = this.add_result(data).await.map_err(|e| e.to_string())?;
             from_ipfs(&cid)
+        })
+    }
+
+    fn add_sealed_result(&self, data: Bytes) -> BoxFuture<'static, Result<RawCid, String>> {
+        let this = self.clone();
+        Box::pin(async move {
+            let cid = this
+                .add_sealed_result(data)
+                .await
+                .map_err(|e| e.to_string())?;
+            from_ipfs(&cid)
+        })
+    }
+
+    fn publish(&self, cid: RawCid) -> BoxFuture<'static, Result<(), String>> {
+        let this = self.clone();
+        Box::pin(async move {
+            let cid = to_ipfs(&cid)?;
+            this.publish(&cid).await.map_err(|e| e.to_string())
         })
     }
 }

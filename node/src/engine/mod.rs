@@ -700,6 +700,8 @@ struct ExecJob {
     input_cid: Option<RawCid>,
     input_hash: [u8; 32],
     fuel: u64,
+    /// Keep the output unannounced (chain mode) until the commit phase ended.
+    sealed: bool,
 }
 
 /// How one execution ended.
@@ -880,7 +882,12 @@ impl ExecCtx {
         if wrong {
             output.push(0xff);
         }
-        match self.content.add_result(Bytes::from(output.clone())).await {
+        let stored = if job.sealed {
+            self.content.add_sealed_result(Bytes::from(output.clone()))
+        } else {
+            self.content.add_result(Bytes::from(output.clone()))
+        };
+        match stored.await {
             Ok(cid) => ExecResult::Output(output, cid),
             Err(e) => ExecResult::Abstain(format!("cannot store the output: {e}")),
         }
@@ -1761,6 +1768,7 @@ impl Engine {
                         input_cid,
                         input_hash: spec.inputHash.0,
                         fuel: spec.fuelLimit,
+                        sealed: self.chain.is_some(),
                     });
                     if !started {
                         refused.push((task, round));

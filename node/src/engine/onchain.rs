@@ -936,6 +936,12 @@ impl Engine {
         if let Err(e) = self.net.publish(ATTEST_TOPIC, a.encode()).await {
             debug!(target: "hal9::engine", error = %e, "cannot gossip the reveal");
         }
+        // The output was stored sealed: announce it now that it may be known.
+        if let Ok(cid) = super::cid::RawCid::from_bytes(r.cid.as_bytes())
+            && let Err(e) = self.content.publish(cid).await
+        {
+            debug!(target: "hal9::engine", error = %e, "cannot announce the output");
+        }
         if round == 0 && self.equivocates(&target) {
             // Fault injection: a second signed result, another (result, CID).
             let other = B256::from(hal9_consensus::keccak256(&[b"equivocation", &result.0]));
