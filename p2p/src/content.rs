@@ -278,7 +278,10 @@ impl Content {
     pub async fn is_provided(&self, cid: &Cid) -> Result<bool, ContentError> {
         let (tx, rx) = oneshot::channel();
         self.tx
-            .send(Command::IsProvided { root: *cid, reply: tx })
+            .send(Command::IsProvided {
+                root: *cid,
+                reply: tx,
+            })
             .await
             .map_err(|_| ContentError::Stopped)?;
         rx.await.map_err(|_| ContentError::Stopped)
