@@ -138,14 +138,21 @@ impl Net {
     }
 
     /// Waits until node 0 saw the committee of `id` drawn and (for at most
-    /// 60 s) every member's commitment, then ends the commit phase on chain.
+    /// 150 s) every member's commitment, then ends the commit phase on chain.
     async fn drive(&self, id: &str) -> Vec<String> {
-        let rec = self
-            .chain_status_in(0, id, &["drawn", "verdict"], Duration::from_secs(120))
-            .await;
-        let committee = rec.chain.map(|c| c.committee).unwrap_or_default();
+        let committee = self.drawn(id).await;
         self.end_commits(id, committee.len()).await;
         committee
+    }
+
+    /// Waits until node 0 saw the committee of `id` drawn; returns it
+    /// (operator addresses, in draw order).
+    async fn drawn(&self, id: &str) -> Vec<String> {
+        self.chain_status_in(0, id, &["drawn", "verdict"], Duration::from_secs(120))
+            .await
+            .chain
+            .map(|c| c.committee)
+            .unwrap_or_default()
     }
 
     /// Waits (at most 150 s) until node 0 counts `n` commitments for `id`,
@@ -477,12 +484,7 @@ async fn a_task_settles_and_finalizes_by_the_fee_rule_once_through_crashes_and_r
     // Every member stored its commitment; then the nodes lose the RPC
     // endpoint while the commit phase ends: they cannot see the chain's
     // clock pass it, so nobody reveals, and nothing is lost either.
-    let committee = net
-        .chain_status_in(0, &id, &["drawn"], Duration::from_secs(120))
-        .await
-        .chain
-        .unwrap()
-        .committee;
+    let committee = net.drawn(&id).await;
     let client0 = net.client(0);
     crate::harness::eventually(
         Duration::from_secs(60),
@@ -579,12 +581,7 @@ async fn a_member_that_copies_instead_of_computing_is_not_paid() {
     let program = net.program().await;
     let before = net.balances().await;
     let id = net.submit_raw(&program, b"copy me if you can").await;
-    let committee = net
-        .chain_status_in(0, &id, &["drawn"], Duration::from_secs(120))
-        .await
-        .chain
-        .unwrap()
-        .committee;
+    let committee = net.drawn(&id).await;
     let copier = net.index_of(&committee[2]);
     let stake_before = net.stake(copier).await;
     // Only the two who computed commit; the copier has nothing yet.
@@ -644,12 +641,7 @@ async fn a_member_that_signs_two_results_is_slashed_by_whoever_sees_both() {
     .await;
     let program = net.program().await;
     let id = net.submit_raw(&program, b"say it twice").await;
-    let committee = net
-        .chain_status_in(0, &id, &["drawn"], Duration::from_secs(120))
-        .await
-        .chain
-        .unwrap()
-        .committee;
+    let committee = net.drawn(&id).await;
     let liar = net.index_of(&committee[2]);
     let stake_before = net.stake(liar).await;
     net.end_commits(&id, 3).await;
@@ -1233,12 +1225,7 @@ async fn a_garbage_peer_id_and_failing_lookups_lose_no_task() {
     tokio::time::sleep(Duration::from_secs(3)).await;
     failing.store(false, Ordering::SeqCst);
     eprintln!("{} registry calls failed", failed.load(Ordering::SeqCst));
-    let committee = net
-        .chain_status_in(0, &id, &["drawn"], Duration::from_secs(120))
-        .await
-        .chain
-        .unwrap()
-        .committee;
+    let committee = net.drawn(&id).await;
     assert!(committee.contains(&rogue_addr), "{committee:?}");
     // The two nodes commit; the rogue, absent, cannot.
     net.end_commits(&id, 2).await;

@@ -288,7 +288,8 @@ async fn demo_chain(cluster: &Cluster, chain: &DevChain) -> eyre::Result<()> {
             .map_or_else(|| "?".to_string(), |b| b.to_string())
     );
     let task_id: alloy::primitives::B256 = format!("0x{}", sub.id).parse()?;
-    let committed = {
+    // A poller: whether node 0's record of the task's chain state holds `pred`.
+    let chain_holds = |pred: fn(&hal9_api::ChainRecord) -> bool| {
         let client = client.clone();
         let id = sub.id.clone();
         move || {
@@ -296,14 +297,14 @@ async fn demo_chain(cluster: &Cluster, chain: &DevChain) -> eyre::Result<()> {
             let id = id.clone();
             async move {
                 let r = client.task(&id, None).await?;
-                Ok(r.chain.is_some_and(|c| c.committed.len() >= 3))
+                Ok(r.chain.as_ref().is_some_and(pred))
             }
         }
     };
     DevChain::wait_for(
         "the committee's commitments on chain",
         Duration::from_secs(90),
-        committed,
+        chain_holds(|c| c.committed.len() >= 3),
     )
     .await?;
     println!(
@@ -325,22 +326,10 @@ async fn demo_chain(cluster: &Cluster, chain: &DevChain) -> eyre::Result<()> {
         "submit -> verified verdict: {} ms",
         started.elapsed().as_millis()
     );
-    let status_is = |want: &'static str| {
-        let client = client.clone();
-        let id = sub.id.clone();
-        move || {
-            let client = client.clone();
-            let id = id.clone();
-            async move {
-                let r = client.task(&id, None).await?;
-                Ok(r.chain.is_some_and(|c| c.status == want))
-            }
-        }
-    };
     DevChain::wait_for(
         "the verdict on chain",
         Duration::from_secs(60),
-        status_is("verdict"),
+        chain_holds(|c| c.status == "verdict"),
     )
     .await?;
     println!(
@@ -369,7 +358,7 @@ async fn demo_chain(cluster: &Cluster, chain: &DevChain) -> eyre::Result<()> {
     DevChain::wait_for(
         "finalization",
         Duration::from_secs(60),
-        status_is("finalized"),
+        chain_holds(|c| c.status == "finalized"),
     )
     .await?;
     let rec = client.task(&sub.id, None).await?;
