@@ -128,6 +128,15 @@ impl ChainLink {
         } else {
             None
         };
+        // A PeerId the registry set holds for an earlier registration is
+        // not this operator's (its key owner signed twice).
+        let peer = peer.filter(|p| match self.members.holder(p) {
+            Some(h) if h != operator => {
+                tracing::warn!(target: "hal9::chain", %operator, holder = %h, peer = %p, "PeerId bound by an earlier registration; this member is absent");
+                false
+            }
+            _ => true,
+        });
         let mut cache = self.peers.lock();
         if cache.len() >= MAX_CACHED_PEERS {
             cache.clear();

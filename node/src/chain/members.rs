@@ -9,11 +9,7 @@
 //! has succeeded the set answers "unknown" and the validators let messages
 //! through as before, so an RPC outage at start never cuts a node off.
 
-use std::{
-    collections::{HashMap, HashSet},
-    sync::Arc,
-    time::Duration,
-};
+use std::{collections::HashMap, sync::Arc, time::Duration};
 
 use alloy::primitives::Address;
 use hal9_p2p::PeerId;
@@ -45,7 +41,8 @@ struct Inner {
     loaded: bool,
     /// Operator -> its parsed PeerId (`None`: it registered bytes that are not one).
     by_operator: HashMap<Address, Option<PeerId>>,
-    peers: HashSet<PeerId>,
+    /// PeerId -> the operator it is bound to (the earliest registration).
+    peers: HashMap<PeerId, Address>,
 }
 
 /// The registry's neurons (bounded by [`MAX_NEURONS`]).
@@ -73,7 +70,7 @@ impl RegistrySet {
     /// Whether `peer` is the PeerId of a registered neuron.
     pub fn peer(&self, peer: &PeerId) -> Standing {
         let g = self.inner.read();
-        match (g.loaded, g.peers.contains(peer)) {
+        match (g.loaded, g.peers.contains_key(peer)) {
             (false, _) => Standing::NotLoaded,
             (true, true) => Standing::Registered,
             (true, false) => Standing::Unknown,
@@ -90,6 +87,14 @@ impl RegistrySet {
         }
     }
 
+    /// The operator `peer` is bound to, once loaded: a second operator
+    /// with a valid binding for the same PeerId (only possible if its key
+    /// owner signed twice) does not get it (protocol v1.1: the earliest
+    /// registration holds it).
+    pub fn holder(&self, peer: &PeerId) -> Option<Address> {
+        self.inner.read().peers.get(peer).copied()
+    }
+
     /// How many neurons are held.
     pub fn len(&self) -> usize {
         self.inner.read().by_operator.len()
@@ -103,14 +108,24 @@ impl RegistrySet {
     /// Replaces the whole set (a full read of the registry).
     pub fn replace(&self, neurons: impl IntoIterator<Item = (Address, Option<PeerId>)>) {
         let mut by_operator = HashMap::new();
+        let mut peers: HashMap<PeerId, Address> = HashMap::new();
         for (op, peer) in neurons {
             if by_operator.len() >= MAX_NEURONS {
                 warn!(target: TARGET, max = MAX_NEURONS, "the registry lists more neurons than the node holds; the rest are treated as unknown");
                 break;
             }
+            let peer = peer.filter(|p| match peers.get(p) {
+                Some(first) if *first != op => {
+                    warn!(target: TARGET, operator = %op, holder = %first, peer = %p, "PeerId already bound by an earlier registration; this one is ignored");
+                    false
+                }
+                _ => true,
+            });
+            if let Some(p) = peer {
+                peers.insert(p, op);
+            }
             by_operator.insert(op, peer);
         }
-        let peers = by_operator.values().flatten().copied().collect();
         self.neurons.set(by_operator.len() as i64);
         *self.inner.write() = Inner {
             loaded: true,
@@ -123,13 +138,16 @@ impl RegistrySet {
     /// `Some(peer)` (or an unparsable PeerId), or gone (`listed == false`).
     pub fn update(&self, operator: Address, listed: bool, peer: Option<PeerId>) {
         let mut g = self.inner.write();
-        if let Some(Some(old)) = g.by_operator.remove(&operator) {
+        if let Some(Some(old)) = g.by_operator.remove(&operator)
+            && g.peers.get(&old) == Some(&operator)
+        {
             g.peers.remove(&old);
         }
         if listed && g.by_operator.len() < MAX_NEURONS {
+            let peer = peer.filter(|p| g.peers.get(p).is_none_or(|h| *h == operator));
             g.by_operator.insert(operator, peer);
             if let Some(p) = peer {
-                g.peers.insert(p);
+                g.peers.insert(p, operator);
             }
         }
         self.neurons.set(g.by_operator.len() as i64);
@@ -148,7 +166,10 @@ pub async fn read_all(link: &ChainLink) -> Result<Vec<(Address, Option<PeerId>)>
         .get_block_number()
         .await
         .map_err(|e| format!("eth_blockNumber: {e}"))?;
-    let mut listed: HashMap<Address, Option<PeerId>> = HashMap::new();
+    // Operator -> (registration order, bound PeerId): handed on in
+    // registration order, so the earliest binding of a PeerId holds it.
+    let mut listed: HashMap<Address, (u64, Option<PeerId>)> = HashMap::new();
+    let mut seq = 0u64;
     let mut from = link.deployment.deploy_block;
     while from <= head {
         let to = head.min(from.saturating_add(super::watch::MAX_RANGE - 1));
@@ -170,7 +191,8 @@ pub async fn read_all(link: &ChainLink) -> Result<Vec<(Address, Option<PeerId>)>
                 let d = ev.inner.data;
                 if listed.len() < MAX_NEURONS || listed.contains_key(&d.operator) {
                     let peer = link.bound_peer(d.operator, &d.peerId, &d.peerSig);
-                    listed.insert(d.operator, peer);
+                    seq += 1;
+                    listed.insert(d.operator, (seq, peer));
                 }
             } else if let Ok(ev) = log.log_decode::<NeuronRegistry::Deregistered>() {
                 listed.remove(&ev.inner.data.operator);
@@ -178,7 +200,10 @@ pub async fn read_all(link: &ChainLink) -> Result<Vec<(Address, Option<PeerId>)>
         }
         from = to + 1;
     }
-    Ok(listed.into_iter().collect())
+    let mut all: Vec<(u64, Address, Option<PeerId>)> =
+        listed.into_iter().map(|(op, (n, p))| (n, op, p)).collect();
+    all.sort_unstable_by_key(|(n, ..)| *n);
+    Ok(all.into_iter().map(|(_, op, p)| (op, p)).collect())
 }
 
 /// Reads one operator again after a registry event about it (registered
@@ -260,6 +285,26 @@ mod tests {
         s.update(a, true, None);
         assert_eq!(s.operator(&a), Standing::Registered);
         assert_eq!(s.len(), 1);
+    }
+
+    #[test]
+    fn the_earliest_registration_holds_a_peer_id_bound_twice() {
+        let s = RegistrySet::new();
+        let (first, second, p) = (Address::repeat_byte(1), Address::repeat_byte(2), peer());
+        // Both bindings verify (the key owner signed for both operators);
+        // the full read lists them in registration order.
+        s.replace([(first, Some(p)), (second, Some(p))]);
+        assert_eq!(s.holder(&p), Some(first));
+        assert_eq!(s.operator(&second), Standing::Registered);
+        // A refresh of the second does not take the PeerId over either.
+        s.update(second, true, Some(p));
+        assert_eq!(s.holder(&p), Some(first));
+        // Once the first leaves, the PeerId is free; the first refresh of a
+        // holder after that gets it.
+        s.update(first, false, None);
+        assert_eq!(s.holder(&p), None);
+        s.update(second, true, Some(p));
+        assert_eq!(s.holder(&p), Some(second));
     }
 
     #[test]
