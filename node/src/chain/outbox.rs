@@ -562,34 +562,21 @@ async fn step(
                 debug!(target: TARGET, task = %task, round, agree, need, "waiting for reveals");
                 return Ok(Step::Wait(500));
             }
-            if round == 0 {
+            let sent_tx = if round == 0 {
                 crash_once_before_submit(me);
                 sent("submitVerdict");
-                match link
-                    .client
+                link.client
                     .submit_verdict(task, p.result, &p.cid, reveals)
                     .await
-                {
-                    Ok(rc) => tx(rc),
-                    Err(err) => lost_race(link, task, want, err.to_string()).await,
-                }
             } else {
                 sent("submitEscalationVerdict");
-                match link
-                    .client
+                link.client
                     .submit_escalation_verdict(task, p.result, &p.cid, reveals)
                     .await
-                {
-                    Ok(rc) => tx(rc),
-                    Err(err) => {
-                        let t2 = link.client.task(task).await.map_err(|e| e.to_string())?;
-                        if t2.escalationMask != U256::ZERO || t2.status as u8 != want {
-                            Ok(Step::Done(None))
-                        } else {
-                            Err(err.to_string())
-                        }
-                    }
-                }
+            };
+            match sent_tx {
+                Ok(rc) => tx(rc),
+                Err(err) => lost_race(link, task, want, err.to_string()).await,
             }
         }
         Action::AddReveals => {
@@ -721,10 +708,11 @@ fn crash_once_before_submit(operator: alloy::primitives::Address) {
     }
 }
 
-/// After a failed send: if the task left `expect`, someone else landed it.
+/// After a failed send: if the task left `expect` (or, escalating, has its
+/// escalation verdict already), someone else landed it.
 async fn lost_race(link: &ChainLink, task: B256, expect: u8, err: String) -> Result<Step, String> {
     let t = link.client.task(task).await.map_err(|e| e.to_string())?;
-    if t.status as u8 != expect {
+    if t.status != expect || (expect == status::ESCALATING && t.escalationMask != U256::ZERO) {
         Ok(Step::Done(None))
     } else {
         Err(err)
