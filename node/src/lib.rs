@@ -23,6 +23,7 @@ pub mod config;
 pub mod dev;
 pub mod engine;
 pub mod home;
+pub mod node;
 pub mod notes;
 pub mod runtime;
 pub mod store;

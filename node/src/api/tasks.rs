@@ -216,8 +216,7 @@ async fn submit(
         .map_err(|e| chain_err(format!("{e:#}")))?;
     let deadline = now + params.maxTaskDuration.min(3_600);
     let msg = prepare_task(&s.net.content(), &req, link.address(), deadline, true).await?;
-    let spec = <hal9_market::TaskSpec as alloy_sol_types::SolValue>::abi_decode(&msg.spec.encode())
-        .map_err(|e| bad(format!("spec: {e}")))?;
+    let spec = msg.spec.clone();
     let posted = {
         let _guard = link.send_lock.lock().await;
         link.client

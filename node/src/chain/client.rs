@@ -15,7 +15,7 @@ use eyre::{Context, bail, eyre};
 use hal9_market::keys::{self, KeyFormat};
 use hal9_market::{Deployment, MarketClient};
 
-use crate::config::ChainConfig;
+use super::ChainConfig;
 use crate::home::Home;
 
 /// Retries of a rate-limited or transiently failing RPC request.

@@ -14,7 +14,8 @@ use hal9_market::{Deployment, MarketClient};
 use hal9_p2p::PeerId;
 use parking_lot::Mutex;
 
-use crate::{config::ChainConfig, home::Home};
+use super::ChainConfig;
+use crate::home::Home;
 
 /// The market client type the node uses.
 pub type Client = MarketClient<DynProvider>;
@@ -192,10 +193,11 @@ impl ChainLink {
         self.peers.lock().len()
     }
 
-    /// Fits the off-chain consensus timeouts to the chain's phases: members
-    /// hold their reveals until the commit phase closed on chain, so the
-    /// local round must not time out before then (protocol v1.1).
-    pub async fn fit_consensus(&self, c: &mut crate::engine::EngineConfig) -> eyre::Result<()> {
+    /// The least off-chain consensus timeouts (commit, reveal) in ms that fit
+    /// the chain's phases: members hold their reveals until the commit phase
+    /// closed on chain, so the local round must not time out before then
+    /// (protocol v1.1). The node applies them to its engine settings.
+    pub async fn phase_timeouts_ms(&self) -> eyre::Result<(u64, u64)> {
         let p = self
             .client
             .params()
@@ -203,10 +205,8 @@ impl ChainLink {
             .map_err(|e| eyre!("cannot read the market parameters: {e}"))?;
         let commit_ms = p.commitPeriod.saturating_add(5).saturating_mul(1000);
         let reveal_ms = p.revealPeriod.saturating_mul(1000);
-        c.commit_timeout_ms = c.commit_timeout_ms.max(commit_ms);
-        c.reveal_timeout_ms = c.reveal_timeout_ms.max(reveal_ms);
-        tracing::info!(target: "hal9::chain", commit_period = p.commitPeriod, reveal_period = p.revealPeriod, commit_timeout_ms = c.commit_timeout_ms, reveal_timeout_ms = c.reveal_timeout_ms, "consensus timeouts fitted to the chain's phases");
-        Ok(())
+        tracing::info!(target: "hal9::chain", commit_period = p.commitPeriod, reveal_period = p.revealPeriod, "read the chain's commit and reveal phases");
+        Ok((commit_ms, reveal_ms))
     }
 
     /// Timestamp of the latest block (the contract's `block.timestamp` clock).

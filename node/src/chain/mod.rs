@@ -19,14 +19,19 @@
 pub mod attest;
 pub mod binding;
 pub mod client;
+mod config;
 pub mod link;
 pub mod members;
 pub mod outbox;
 pub mod watch;
 
 pub use attest::{ATTEST_TOPIC, Attestation};
+pub use config::ChainConfig;
 pub use link::ChainLink;
-pub use outbox::{Action, Outbox, OutboxEntry, OutboxMetrics, RevealCandidate, SettlementPayload};
+pub use outbox::{
+    Action, EquivocationProof, Outbox, OutboxEntry, OutboxMetrics, RevealCandidate,
+    SettlementPayload, SettlementSource,
+};
 
 use alloy::primitives::{Address, B256, U256};
 use hal9_consensus::TaskId;

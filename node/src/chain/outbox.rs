@@ -24,7 +24,43 @@ use tokio::sync::Notify;
 use tracing::{debug, info, warn};
 
 use super::link::ChainLink;
-use crate::{clock::now_ms, engine::EngineHandle, store::Store};
+use crate::{clock::Clock, store::Store};
+
+/// A member and two different results it signed for one task.
+pub type EquivocationProof = (Address, hal9_market::Dissent, hal9_market::Dissent);
+
+/// What the settlement worker reads from the layer above it (the consensus
+/// engine implements it): the outbox never calls up into the engine's
+/// internals, only through these questions.
+pub trait SettlementSource: Send + Sync + 'static {
+    /// Whether the source has stopped (the worker then stops too).
+    fn is_stopped(&self) -> bool;
+    /// The commitment this node stores on chain for `task` in `round`
+    /// (`None` until its vote is persisted).
+    fn own_commitment(
+        &self,
+        task: B256,
+        round: u8,
+    ) -> impl std::future::Future<Output = Option<B256>> + Send;
+    /// An equivocation proof held for `task`.
+    fn equivocation(
+        &self,
+        task: B256,
+    ) -> impl std::future::Future<Output = Option<EquivocationProof>> + Send;
+    /// The reveals to settle a verdict of `round` on chain.
+    fn settlement(
+        &self,
+        task: B256,
+        round: u8,
+    ) -> impl std::future::Future<Output = Option<SettlementPayload>> + Send;
+    /// Records a settlement transaction this node landed.
+    fn note_tx(
+        &self,
+        task: B256,
+        action: &str,
+        tx: String,
+    ) -> impl std::future::Future<Output = ()> + Send;
+}
 
 const TARGET: &str = "hal9::outbox";
 /// Longest pause between retries of a failing entry.
@@ -105,7 +141,8 @@ pub struct OutboxEntry {
     pub note: Option<String>,
     /// Hash of the transaction this node sent, if it sent one that landed.
     pub tx: Option<String>,
-    /// Enqueued at, ms since the epoch.
+    /// Enqueued at, ms since the epoch (stamped by [`Outbox::enqueue`] on
+    /// the outbox's clock).
     pub created_ms: u64,
 }
 
@@ -120,7 +157,7 @@ impl OutboxEntry {
             attempts: 0,
             note: None,
             tx: None,
-            created_ms: now_ms(),
+            created_ms: 0,
         }
     }
 
@@ -250,9 +287,11 @@ impl OutboxMetrics {
 }
 
 /// Handle to enqueue entries.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct Outbox {
     store: Arc<Store>,
+    /// Where the outbox's time comes from (retry back-off, entry stamps).
+    clock: Arc<dyn Clock>,
     notify: Arc<Notify>,
     /// Pending entries per on-chain task id (hex): the engine keeps a task
     /// in memory while anything is owed for it.
@@ -260,9 +299,9 @@ pub struct Outbox {
 }
 
 impl Outbox {
-    /// An outbox over `store`; its index of owed tasks is loaded from the
-    /// store's pending index (O(pending)).
-    pub fn new(store: Arc<Store>) -> Self {
+    /// An outbox over `store` keeping time by `clock`; its index of owed
+    /// tasks is loaded from the store's pending index (O(pending)).
+    pub fn new(store: Arc<Store>, clock: Arc<dyn Clock>) -> Self {
         let mut owed = std::collections::HashMap::new();
         match store.outbox_pending::<OutboxEntry>() {
             Ok(entries) => {
@@ -277,6 +316,7 @@ impl Outbox {
         }
         Self {
             store,
+            clock,
             notify: Arc::new(Notify::new()),
             owed: Arc::new(parking_lot::Mutex::new(owed)),
         }
@@ -293,7 +333,8 @@ impl Outbox {
     }
 
     /// Durably enqueues `entry` unless one for the same action and task exists.
-    pub async fn enqueue(&self, entry: OutboxEntry) {
+    pub async fn enqueue(&self, mut entry: OutboxEntry) {
+        entry.created_ms = self.clock.now_ms();
         let store = self.store.clone();
         let key = entry.key();
         let task = entry.task.clone();
@@ -347,7 +388,12 @@ impl Outbox {
     }
 
     /// Runs the worker until the engine stops.
-    pub async fn run(self, link: Arc<ChainLink>, engine: EngineHandle, metrics: OutboxMetrics) {
+    pub async fn run(
+        self,
+        link: Arc<ChainLink>,
+        engine: impl SettlementSource,
+        metrics: OutboxMetrics,
+    ) {
         let poll = Duration::from_millis(link.cfg.poll_interval_ms.max(50));
         let mut last_apply_check = std::time::Instant::now() - APPLY_CHECK_EVERY;
         loop {
@@ -371,7 +417,7 @@ impl Outbox {
                 .filter(|e| e.state == EntryState::Pending)
                 .collect();
             metrics.pending.set(pending.len() as i64);
-            let now = now_ms();
+            let now = self.clock.now_ms();
             for mut e in pending.into_iter().filter(|e| e.not_before_ms <= now) {
                 let outcome = step(&link, &engine, &e, &metrics).await;
                 match outcome {
@@ -386,7 +432,7 @@ impl Outbox {
                             e.tx = tx;
                         }
                     }
-                    Ok(Step::Wait(ms)) => e.not_before_ms = now_ms() + ms,
+                    Ok(Step::Wait(ms)) => e.not_before_ms = self.clock.now_ms() + ms,
                     Ok(Step::Abandon(reason)) => {
                         warn!(target: TARGET, action = e.action.name(), task = %e.task, %reason, "abandoned");
                         e.state = EntryState::Abandoned;
@@ -401,7 +447,7 @@ impl Outbox {
                         let backoff = (500u64 << e.attempts.min(5)).min(MAX_BACKOFF_MS);
                         warn!(target: TARGET, action = e.action.name(), task = %e.task, attempts = e.attempts, error = %err, "attempt failed; retrying");
                         e.note = Some(err);
-                        e.not_before_ms = now_ms() + backoff;
+                        e.not_before_ms = self.clock.now_ms() + backoff;
                     }
                 }
                 if e.state == EntryState::Done
@@ -439,7 +485,7 @@ fn wait_for(chain_now: u64, target: u64) -> u64 {
 
 async fn step(
     link: &ChainLink,
-    engine: &EngineHandle,
+    engine: &impl SettlementSource,
     e: &OutboxEntry,
     metrics: &OutboxMetrics,
 ) -> Result<Step, String> {

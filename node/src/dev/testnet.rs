@@ -12,11 +12,13 @@ use hal9_api::SubmitTask;
 
 use crate::{
     api::tasks::build_task,
-    engine::{self, Engine, EngineConfig, EngineHandle},
+    engine::{self, EngineConfig, EngineHandle},
+    node::{NodeBuilder, NodeHandle},
     store::Store,
 };
 
-/// A running in-process node.
+/// A running in-process node, started through [`NodeBuilder`] like the
+/// binary's.
 pub struct TestNode {
     /// Network handle.
     pub net: NetworkHandle,
@@ -24,6 +26,8 @@ pub struct TestNode {
     pub engine: EngineHandle,
     /// Peer id.
     pub peer: String,
+    /// The node itself (its store, notes, metrics and services).
+    pub node: NodeHandle,
 }
 
 /// Options of a [`TestNet`].
@@ -33,8 +37,12 @@ pub struct TestNetOptions {
     pub engine: EngineConfig,
     /// Indices of nodes that report wrong results (needs `fault-injection`).
     pub wrong: Vec<usize>,
-    /// A clock every node's engine runs on instead of the system clock.
+    /// A clock every node runs on instead of the system clock.
     pub clock: Option<Arc<crate::clock::ManualClock>>,
+    /// Store retention and caps of every node.
+    pub store: crate::config::StoreConfig,
+    /// Most connections each node accepts (the p2p default when `None`).
+    pub max_connections: Option<u32>,
 }
 
 /// A network of in-process nodes sharing one genesis.
@@ -66,61 +74,37 @@ impl TestNet {
             let mut cfg = NetworkConfig::local_tcp();
             cfg.heartbeat_ms = 200;
             cfg.bootstrap = bootstrap.iter().cloned().collect();
-            let mut registry = Registry::default();
-            let (network, net, mut events) = Network::new(key.clone(), cfg, &mut registry).await?;
-            tokio::spawn(network.run());
+            if let Some(max) = opts.max_connections {
+                cfg.max_connections = max;
+            }
+            let store = Arc::new(Store::open(&dir.path().join(format!("s{i}.redb")))?);
+            let mut builder = NodeBuilder::new(key, store)
+                .network(cfg)
+                .consensus(opts.engine.clone())
+                .validators(validators.clone())
+                .store_config(opts.store.clone())
+                .wrong_results(opts.wrong.contains(&i));
+            if let Some(c) = &opts.clock {
+                builder = builder.clock(c.clone());
+            }
+            let node = builder.start().await?;
             if bootstrap.is_none() {
                 let mut addr = None;
                 for _ in 0..500 {
-                    if let Some(a) = net.listen_addrs().await?.into_iter().next() {
+                    if let Some(a) = node.net.listen_addrs().await?.into_iter().next() {
                         addr = Some(a);
                         break;
                     }
                     tokio::time::sleep(Duration::from_millis(10)).await;
                 }
                 let addr = addr.ok_or_else(|| eyre!("node 0 did not start listening"))?;
-                bootstrap = Some(addr.with(hal9_p2p::multiaddr_p2p(net.local_peer_id())));
+                bootstrap = Some(addr.with(hal9_p2p::multiaddr_p2p(node.peer_id)));
             }
-            let store = Arc::new(Store::open(&dir.path().join(format!("s{i}.redb")))?);
-            let plugins = hal9_plugins::PluginEngine::new(Default::default())?;
-            let (eng, handle, inbound) = Engine::new(
-                opts.engine.clone(),
-                key,
-                validators.clone(),
-                plugins,
-                Arc::new(net.content()),
-                net.clone(),
-                store,
-                hal9_consensus::Metrics::register(&mut registry),
-            )?;
-            let eng = match &opts.clock {
-                Some(c) => eng.with_clock(c.clone()),
-                None => eng,
-            };
-            #[cfg(feature = "fault-injection")]
-            let eng = if opts.wrong.contains(&i) {
-                eng.with_wrong_results()
-            } else {
-                eng
-            };
-            #[cfg(not(feature = "fault-injection"))]
-            if !opts.wrong.is_empty() {
-                eyre::bail!("wrong-result nodes need the fault-injection feature");
-            }
-            let gossip = eng.gossip_validators(&inbound);
-            tokio::spawn(eng.run());
-            engine::subscribe_topics(&net, &gossip).await?;
-            tokio::spawn(async move {
-                while let Some(ev) = events.recv().await {
-                    if engine::route(ev, &inbound).await.is_err() {
-                        break;
-                    }
-                }
-            });
             nodes.push(TestNode {
-                peer: net.local_peer_id().to_string(),
-                net,
-                engine: handle,
+                peer: node.peer_id.to_string(),
+                net: node.net.clone(),
+                engine: node.engine.clone(),
+                node,
             });
         }
         for node in &nodes {
@@ -137,24 +121,7 @@ impl TestNet {
     /// A bare libp2p peer (no validation of its own) connected to node 0
     /// and in node 0's mesh of `topic`: a flooding attacker.
     pub async fn raw_peer(&self, topic: &str) -> eyre::Result<NetworkHandle> {
-        let node0 = &self.nodes[0].net;
-        let addr = node0
-            .listen_addrs()
-            .await?
-            .into_iter()
-            .next()
-            .ok_or_else(|| eyre!("node 0 does not listen"))?;
-        let mut cfg = NetworkConfig::local_tcp();
-        cfg.bootstrap = vec![addr.with(hal9_p2p::multiaddr_p2p(node0.local_peer_id()))];
-        cfg.publish_queue = 1 << 16;
-        let mut registry = Registry::default();
-        let (network, net, _events) =
-            Network::new(Keypair::generate_ed25519(), cfg, &mut registry).await?;
-        tokio::spawn(network.run());
-        net.subscribe(topic, usize::MAX, |_: &hal9_p2p::PeerId, _: &[u8]| {
-            hal9_p2p::Validation::Accept
-        })
-        .await?;
+        let net = self.raw_peers(1, topic).await?.remove(0);
         for _ in 0..400 {
             if !net.topic_peers(topic).await?.is_empty() {
                 return Ok(net);
@@ -162,6 +129,37 @@ impl TestNet {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         Err(eyre!("the raw peer never joined the mesh of {topic}"))
+    }
+
+    /// `n` bare libp2p peers, each with its own fresh identity, dialing
+    /// node 0 and subscribed to `topic` (a flood of distinct peers). They
+    /// are not waited for: node 0 may refuse some of them.
+    pub async fn raw_peers(&self, n: usize, topic: &str) -> eyre::Result<Vec<NetworkHandle>> {
+        let node0 = &self.nodes[0].net;
+        let addr = node0
+            .listen_addrs()
+            .await?
+            .into_iter()
+            .next()
+            .ok_or_else(|| eyre!("node 0 does not listen"))?
+            .with(hal9_p2p::multiaddr_p2p(node0.local_peer_id()));
+        let mut peers = Vec::with_capacity(n);
+        for _ in 0..n {
+            let mut cfg = NetworkConfig::local_tcp();
+            cfg.bootstrap = vec![addr.clone()];
+            cfg.target_peers = 1;
+            cfg.publish_queue = 1 << 16;
+            let mut registry = Registry::default();
+            let (network, net, _events) =
+                Network::new(Keypair::generate_ed25519(), cfg, &mut registry).await?;
+            tokio::spawn(network.run());
+            net.subscribe(topic, usize::MAX, |_: &hal9_p2p::PeerId, _: &[u8]| {
+                hal9_p2p::Validation::Accept
+            })
+            .await?;
+            peers.push(net);
+        }
+        Ok(peers)
     }
 
     /// Adds `wasm` to node `i`'s content store (pinned) and returns its CID.

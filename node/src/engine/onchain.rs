@@ -22,7 +22,7 @@ use super::{
         AttestRecord, ChainRecord, EquivocationRecord, SettlementRecord, TaskRecord, TaskStatus,
         VoteRecord,
     },
-    spec::{TaskMessage, TaskSpec},
+    spec::{SpecExt, TaskMessage, TaskSpec},
 };
 use crate::chain::{
     ATTEST_TOPIC, Action, Attestation, ChainInput, ChainLink, Outbox, OutboxEntry, RevealCandidate,

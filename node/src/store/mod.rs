@@ -3,8 +3,6 @@
 //! Tables carry a schema version in `meta`; [`Store::open`] runs the
 //! migrations from the stored version up to [`SCHEMA_VERSION`].
 
-pub mod retention;
-
 use std::path::Path;
 
 use redb::{

@@ -9,7 +9,7 @@ use tracing::{info, warn};
 
 use crate::{
     chain::outbox::{EntryState, OutboxEntry},
-    clock::now_ms,
+    clock::Clock,
     config::StoreConfig,
     engine::records::{TaskRecord, TaskStatus},
     store::{Pruned, Store, StoreError},
@@ -60,16 +60,16 @@ pub fn prune_once(store: &Store, retention: Duration, now_ms: u64) -> Result<Pru
 /// Runs retention passes forever (one at once, then every
 /// `prune_interval_secs`). With `retention_hours = 0` nothing is pruned
 /// by age; the peer cap still applies.
-pub async fn run(store: Arc<Store>, cfg: StoreConfig) {
+pub async fn run(store: Arc<Store>, cfg: StoreConfig, clock: Arc<dyn Clock>) {
     let retention = match cfg.retention_hours {
         0 => Duration::from_secs(u64::MAX / 4),
         h => Duration::from_secs(h.saturating_mul(3600)),
     };
     let every = Duration::from_secs(cfg.prune_interval_secs.max(1));
     loop {
-        let s = store.clone();
+        let (s, now) = (store.clone(), clock.now_ms());
         let res = tokio::task::spawn_blocking(move || {
-            let p = prune_once(&s, retention, now_ms())?;
+            let p = prune_once(&s, retention, now)?;
             Ok::<_, StoreError>((p, s.counts()?))
         })
         .await;
