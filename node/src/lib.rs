@@ -9,11 +9,17 @@
 //! - [`chain`]: chain mode (client and operator key, watcher, outbox,
 //!   attestations, the registry's members).
 //! - [`engine`]: the consensus engine (gossip, execution, effects).
-//! - [`store`]: the redb store and its retention.
+//! - [`store`]: the redb store.
+//! - [`node`]: [`node::NodeBuilder`] and [`node::NodeHandle`] (one node's
+//!   services started in dependency order), retention, the network-event loop.
 //! - [`dev`]: developer tooling (dev chain on anvil, devnet of processes,
 //!   in-process test network, benchmarks), never used by a running node.
 //! - [`clock`]: the leaf clock the engine is given (tests drive it).
-//! - [`cli`], [`config`], [`home`], [`runtime`] (wires one node), [`notes`].
+//! - [`cli`], [`config`], [`home`], [`runtime`] (the node process: home,
+//!   signals), [`notes`].
+//!
+//! The layers run one way (ADR 0072): `clock`/`home`/`notes` < `store` <
+//! `chain` < `engine` < `api`/`config` < `node` < `runtime` < `dev` < `cli`.
 
 pub mod api;
 pub mod chain;

@@ -1290,6 +1290,15 @@ async fn votes_and_attestations_signed_outside_the_registry_go_nowhere() {
         salt: B256::repeat_byte(7),
         cid,
         signature: <[u8; 65]>::try_from(sig.as_ref()).unwrap(),
+        salt_signature: hal9_node::chain::attest::sign_salt(
+            &stranger,
+            d.chain_id,
+            d.market,
+            0,
+            task,
+            B256::repeat_byte(7),
+        )
+        .unwrap(),
     };
     attacker.publish(ATTEST_TOPIC, att.encode()).await.unwrap();
     att.signature = [0u8; 65];

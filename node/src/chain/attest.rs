@@ -7,22 +7,27 @@
 //! matching ones relays them as the `reveals` of `submitVerdict`; the
 //! others' openings mark their members as the minority. The signature
 //! names the member (the gossip validator recovers it) and is what an
-//! equivocation proof is made of; the salt is checked against the chain's
-//! stored commitment by the relayer before it is used.
+//! equivocation proof is made of. The contract fixes that type, so the
+//! salt is signed apart by the same key ([`salt_digest`]): a copy whose
+//! salt was altered in transit no longer verifies and is rejected at the
+//! gossip validator, so it can neither take the place of the real opening
+//! nor fill a relayer's slots for it. The relayer still checks the salt
+//! against the chain's stored commitment before it uses it.
 //!
 //! Wire format (big-endian, no optional fields, no trailing bytes):
-//! `version:u16 round:u8 task:32 result:32 salt:32 cid_len:u8 cid signature:65`.
+//! `version:u16 round:u8 task:32 result:32 salt:32 cid_len:u8 cid
+//! signature:65 salt_signature:65`.
 
-use alloy::primitives::{Address, B256};
+use alloy::primitives::{Address, B256, Signature, keccak256};
 
 /// Gossip topic of attestations.
-pub const ATTEST_TOPIC: &str = "hal9/attest/2";
+pub const ATTEST_TOPIC: &str = "hal9/attest/3";
 /// Format version this node speaks.
-pub const ATTEST_VERSION: u16 = 2;
+pub const ATTEST_VERSION: u16 = 3;
 /// Longest output CID accepted (the contract's `MAX_CID_LEN`).
 pub const MAX_CID_BYTES: usize = 128;
 /// Largest encoded attestation.
-pub const MAX_ATTEST_BYTES: usize = 2 + 1 + 32 + 32 + 32 + 1 + MAX_CID_BYTES + 65;
+pub const MAX_ATTEST_BYTES: usize = 2 + 1 + 32 + 32 + 32 + 1 + MAX_CID_BYTES + 65 + 65;
 const FIXED: usize = 2 + 1 + 32 + 32 + 32 + 1;
 
 /// One member's signed statement of its result for a task.
@@ -40,6 +45,26 @@ pub struct Attestation {
     pub cid: Vec<u8>,
     /// 65-byte `r || s || v` EIP-712 `Result` signature of the operator key.
     pub signature: [u8; 65],
+    /// 65-byte signature of [`salt_digest`] by the same key.
+    pub salt_signature: [u8; 65],
+}
+
+/// What the operator key signs to vouch for the salt of its reveal:
+/// `keccak256("hal9/reveal-salt/1" || chain_id:u64 BE || market || round
+/// || task || salt)`, signed as a plain 32-byte hash (never a transaction,
+/// never an EIP-712 message of the contracts).
+pub fn salt_digest(chain_id: u64, market: Address, round: u8, task: B256, salt: B256) -> B256 {
+    keccak256(
+        [
+            b"hal9/reveal-salt/1".as_slice(),
+            &chain_id.to_be_bytes(),
+            market.as_slice(),
+            &[round],
+            task.as_slice(),
+            salt.as_slice(),
+        ]
+        .concat(),
+    )
 }
 
 /// Why an attestation message was refused.
@@ -54,12 +79,22 @@ pub enum AttestError {
     /// The signature does not recover.
     #[error("attestation signature does not recover: {0}")]
     Signature(String),
+    /// The salt is not signed by the key that signed the result.
+    #[error(
+        "the salt is signed by {salt_signer}, the result by {result_signer}: the salt was altered"
+    )]
+    Salt {
+        /// Who signed the result.
+        result_signer: Address,
+        /// Whom the salt signature recovers to.
+        salt_signer: Address,
+    },
 }
 
 impl Attestation {
     /// Canonical encoding.
     pub fn encode(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(FIXED + self.cid.len() + 65);
+        let mut out = Vec::with_capacity(FIXED + self.cid.len() + 130);
         out.extend_from_slice(&ATTEST_VERSION.to_be_bytes());
         out.push(self.round);
         out.extend_from_slice(self.task.as_slice());
@@ -68,6 +103,7 @@ impl Attestation {
         out.push(self.cid.len() as u8);
         out.extend_from_slice(&self.cid);
         out.extend_from_slice(&self.signature);
+        out.extend_from_slice(&self.salt_signature);
         out
     }
 
@@ -108,7 +144,7 @@ impl Attestation {
                 "expected a CID of 1 to {MAX_CID_BYTES} bytes, found {cid_len}"
             )));
         }
-        let want = fixed + cid_len + 65;
+        let want = fixed + cid_len + 130;
         if data.len() != want {
             return Err(AttestError::Malformed(format!(
                 "expected {want} bytes for a {cid_len}-byte CID, found {}",
@@ -117,7 +153,9 @@ impl Attestation {
         }
         let cid = data[fixed..fixed + cid_len].to_vec();
         let mut signature = [0u8; 65];
-        signature.copy_from_slice(&data[fixed + cid_len..]);
+        signature.copy_from_slice(&data[fixed + cid_len..fixed + cid_len + 65]);
+        let mut salt_signature = [0u8; 65];
+        salt_signature.copy_from_slice(&data[fixed + cid_len + 65..]);
         Ok(Self {
             round,
             task,
@@ -125,12 +163,15 @@ impl Attestation {
             salt,
             cid,
             signature,
+            salt_signature,
         })
     }
 
-    /// The operator address that signed it, for the market at `market` on `chain_id`.
+    /// The operator address that signed it, for the market at `market` on
+    /// `chain_id`: the `Result` signature names it, and the salt signature
+    /// must recover to the same address (else the salt was altered).
     pub fn signer(&self, chain_id: u64, market: Address) -> Result<Address, AttestError> {
-        hal9_market::eip712::recover_result_signer(
+        let signer = hal9_market::eip712::recover_result_signer(
             chain_id,
             market,
             self.task,
@@ -138,8 +179,35 @@ impl Attestation {
             &self.cid,
             &self.signature,
         )
-        .map_err(|e| AttestError::Signature(e.to_string()))
+        .map_err(|e| AttestError::Signature(e.to_string()))?;
+        let digest = salt_digest(chain_id, market, self.round, self.task, self.salt);
+        let salt_signer = Signature::try_from(&self.salt_signature[..])
+            .and_then(|s| s.recover_address_from_prehash(&digest))
+            .map_err(|e| AttestError::Signature(format!("salt signature: {e}")))?;
+        if salt_signer != signer {
+            return Err(AttestError::Salt {
+                result_signer: signer,
+                salt_signer,
+            });
+        }
+        Ok(signer)
     }
+}
+
+/// Signs the salt of a reveal with the operator key (see [`salt_digest`]).
+pub fn sign_salt(
+    key: &alloy::signers::local::PrivateKeySigner,
+    chain_id: u64,
+    market: Address,
+    round: u8,
+    task: B256,
+    salt: B256,
+) -> Result<[u8; 65], AttestError> {
+    use alloy::signers::SignerSync;
+    let sig = key
+        .sign_hash_sync(&salt_digest(chain_id, market, round, task, salt))
+        .map_err(|e| AttestError::Signature(e.to_string()))?;
+    Ok(sig.as_bytes())
 }
 
 #[cfg(test)]
@@ -152,14 +220,58 @@ mod tests {
         let result = B256::repeat_byte(2);
         let cid = vec![1, 0x55, 0x12, 0x20, 9, 9, 9];
         let sig = hal9_market::eip712::sign_result(key, 31337, market, task, result, &cid).unwrap();
+        let salt = B256::repeat_byte(3);
         Attestation {
             round: 0,
             task,
             result,
-            salt: B256::repeat_byte(3),
+            salt,
             cid,
             signature: sig.as_ref().try_into().unwrap(),
+            salt_signature: sign_salt(key, 31337, market, 0, task, salt).unwrap(),
         }
+    }
+
+    #[test]
+    fn an_altered_salt_no_longer_verifies() {
+        let (key, market) = (PrivateKeySigner::random(), Address::repeat_byte(7));
+        let real = signed(&key, market);
+        // A relay swaps the salt (the Result signature alone would still
+        // name the member) to fill the relayer's slots with openings that
+        // do not open the commitment.
+        let mut altered = real.clone();
+        altered.salt = B256::repeat_byte(0xee);
+        let altered = Attestation::decode(&altered.encode()).unwrap();
+        assert!(
+            matches!(altered.signer(31337, market), Err(AttestError::Salt { result_signer, .. }) if result_signer == key.address()),
+            "{:?}",
+            altered.signer(31337, market)
+        );
+        // ... or re-signs the salt with its own key.
+        let mut resigned = real.clone();
+        resigned.salt = B256::repeat_byte(0xee);
+        resigned.salt_signature = sign_salt(
+            &PrivateKeySigner::random(),
+            31337,
+            market,
+            0,
+            real.task,
+            resigned.salt,
+        )
+        .unwrap();
+        assert!(matches!(
+            resigned.signer(31337, market),
+            Err(AttestError::Salt { .. })
+        ));
+        // A salt signature for another round, task or market does not carry over.
+        let mut other_round = real.clone();
+        other_round.round = 1;
+        assert!(other_round.signer(31337, market).is_err());
+        // Garbage is an error, never a panic.
+        let mut garbage = real.clone();
+        garbage.salt_signature = [0xff; 65];
+        assert!(garbage.signer(31337, market).is_err());
+        assert_eq!(real.signer(31337, market).unwrap(), key.address());
     }
 
     #[test]
@@ -170,12 +282,10 @@ mod tests {
         let back = Attestation::decode(&a.encode()).unwrap();
         assert_eq!(back, a);
         assert_eq!(back.signer(31337, market).unwrap(), key.address());
-        // Another chain or market recovers someone else.
-        assert_ne!(back.signer(1, market).unwrap(), key.address());
-        assert_ne!(
-            back.signer(31337, Address::repeat_byte(8)).unwrap(),
-            key.address()
-        );
+        // On another chain or market it names nobody (the two signatures
+        // recover to two different addresses), never this key.
+        assert!(back.signer(1, market).is_err());
+        assert!(back.signer(31337, Address::repeat_byte(8)).is_err());
     }
 
     #[test]
@@ -188,9 +298,9 @@ mod tests {
         let mut long = a.clone();
         long.push(0);
         assert!(Attestation::decode(&long).is_err());
-        let mut v1 = a.clone();
-        v1[1] = 1;
-        assert_eq!(Attestation::decode(&v1), Err(AttestError::Unsupported(1)));
+        let mut v2 = a.clone();
+        v2[1] = 2;
+        assert_eq!(Attestation::decode(&v2), Err(AttestError::Unsupported(2)));
         let mut round = a.clone();
         round[2] = 5;
         assert!(Attestation::decode(&round).is_err());

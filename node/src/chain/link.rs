@@ -104,6 +104,20 @@ impl ChainLink {
         <[u8; 65]>::try_from(sig.as_ref()).map_err(|_| eyre!("signature is not 65 bytes"))
     }
 
+    /// Signs the salt of this operator's reveal of `task` in `round`
+    /// (see [`super::attest::salt_digest`]).
+    pub fn sign_salt(&self, round: u8, task: B256, salt: B256) -> eyre::Result<[u8; 65]> {
+        super::attest::sign_salt(
+            &self.operator,
+            self.deployment.chain_id,
+            self.deployment.market,
+            round,
+            task,
+            salt,
+        )
+        .map_err(|e| eyre!("{e}"))
+    }
+
     /// The PeerId an operator registered, from the registry (cached).
     ///
     /// `Ok(None)`: the operator is not registered, or registered a PeerId

@@ -347,13 +347,23 @@ mod membership_tests {
             &cid,
         )
         .unwrap();
+        let salt = B256::repeat_byte(3);
         Attestation {
             round: 0,
             task,
             result,
-            salt: B256::repeat_byte(3),
+            salt,
             cid,
             signature: <[u8; 65]>::try_from(sig.as_ref()).unwrap(),
+            salt_signature: crate::chain::attest::sign_salt(
+                key,
+                CHAIN,
+                Address::repeat_byte(9),
+                0,
+                task,
+                salt,
+            )
+            .unwrap(),
         }
     }
 
@@ -421,6 +431,14 @@ mod membership_tests {
         assert!(matches!(
             v.check_attestation(&forged.encode()),
             Validation::Ignore(_) | Validation::Reject(_)
+        ));
+        // A member's reveal relayed with another salt (to crowd the real
+        // opening out of the relayer's slots) is rejected, its sender penalised.
+        let mut altered = attestation(&operator);
+        altered.salt = B256::repeat_byte(0xee);
+        assert!(matches!(
+            v.check_attestation(&altered.encode()),
+            Validation::Reject(_)
         ));
         // A signature that is not one at all is rejected (the sender is penalised).
         let mut garbage = attestation(&operator);

@@ -925,13 +925,22 @@ impl Engine {
                 return;
             }
         };
+        let salt = self.chain_salt(&target, round);
+        let salt_signature = match link.sign_salt(round, B256::from(target.0), salt) {
+            Ok(s) => s,
+            Err(e) => {
+                warn!(target: "hal9::engine", error = %e, "cannot sign the reveal's salt");
+                return;
+            }
+        };
         let a = Attestation {
             round,
             task: B256::from(target.0),
             result,
-            salt: self.chain_salt(&target, round),
+            salt,
             cid: r.cid.as_bytes().to_vec(),
             signature: sig,
+            salt_signature,
         };
         if let Err(e) = self.net.publish(ATTEST_TOPIC, a.encode()).await {
             debug!(target: "hal9::engine", error = %e, "cannot gossip the reveal");
