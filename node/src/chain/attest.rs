@@ -194,6 +194,32 @@ impl Attestation {
     }
 }
 
+impl Attestation {
+    /// A round-0 reveal of task `0x01…` with salt `0x03…`, both signatures
+    /// made by `key` (tests of this module and of the gossip validators).
+    #[cfg(test)]
+    pub(crate) fn signed_for_tests(
+        key: &alloy::signers::local::PrivateKeySigner,
+        chain_id: u64,
+        market: Address,
+        result: B256,
+        cid: Vec<u8>,
+    ) -> Self {
+        let (task, salt) = (B256::repeat_byte(1), B256::repeat_byte(3));
+        let sig =
+            hal9_market::eip712::sign_result(key, chain_id, market, task, result, &cid).unwrap();
+        Self {
+            round: 0,
+            task,
+            result,
+            salt,
+            cid,
+            signature: sig.as_ref().try_into().unwrap(),
+            salt_signature: sign_salt(key, chain_id, market, 0, task, salt).unwrap(),
+        }
+    }
+}
+
 /// Signs the salt of a reveal with the operator key (see [`salt_digest`]).
 pub fn sign_salt(
     key: &alloy::signers::local::PrivateKeySigner,
@@ -216,20 +242,8 @@ mod tests {
     use alloy::signers::local::PrivateKeySigner;
 
     fn signed(key: &PrivateKeySigner, market: Address) -> Attestation {
-        let task = B256::repeat_byte(1);
-        let result = B256::repeat_byte(2);
         let cid = vec![1, 0x55, 0x12, 0x20, 9, 9, 9];
-        let sig = hal9_market::eip712::sign_result(key, 31337, market, task, result, &cid).unwrap();
-        let salt = B256::repeat_byte(3);
-        Attestation {
-            round: 0,
-            task,
-            result,
-            salt,
-            cid,
-            signature: sig.as_ref().try_into().unwrap(),
-            salt_signature: sign_salt(key, 31337, market, 0, task, salt).unwrap(),
-        }
+        Attestation::signed_for_tests(key, 31337, market, B256::repeat_byte(2), cid)
     }
 
     #[test]

@@ -337,34 +337,13 @@ mod membership_tests {
     }
 
     fn attestation(key: &PrivateKeySigner) -> Attestation {
-        let (task, result, cid) = (B256::repeat_byte(1), B256::repeat_byte(2), vec![1u8, 85, 0]);
-        let sig = hal9_market::eip712::sign_result(
+        Attestation::signed_for_tests(
             key,
             CHAIN,
             Address::repeat_byte(9),
-            task,
-            result,
-            &cid,
+            B256::repeat_byte(2),
+            vec![1u8, 85, 0],
         )
-        .unwrap();
-        let salt = B256::repeat_byte(3);
-        Attestation {
-            round: 0,
-            task,
-            result,
-            salt,
-            cid,
-            signature: <[u8; 65]>::try_from(sig.as_ref()).unwrap(),
-            salt_signature: crate::chain::attest::sign_salt(
-                key,
-                CHAIN,
-                Address::repeat_byte(9),
-                0,
-                task,
-                salt,
-            )
-            .unwrap(),
-        }
     }
 
     #[test]
